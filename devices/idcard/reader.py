@@ -1,0 +1,352 @@
+"""Driver for a SAM (GA 467) 2nd-gen ID card reader on a serial line (protocol doc §2, §5)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+import serial
+
+from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus
+from devices.idcard import protocol as p
+from devices.idcard.card import PHOTO_LEN, TEXT_LEN, IdCard, parse_card
+
+try:
+    import termios
+
+    # pyserial lets termios.error (not an OSError) escape from tcflush/tcsetattr on a vanished tty.
+    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - non-POSIX
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
+log = logging.getLogger(__name__)
+
+_APPEND_LEN = 70
+_SERIAL_POLL_S = 0.02  # pyserial read timeout; read_frame loops on it until the command's deadline
+_STATUS_LOCK_WAIT_S = 0.5  # status() reports BUSY rather than queueing behind a multi-second read
+_RETRYABLE_SW3 = (p.SW3_BAD_CHECKSUM, p.SW3_BAD_LENGTH)  # the reader saw our frame garbled
+_TRANSIENT_SW3 = (p.SW3_NO_CARD, p.SW3_SELECT_FAILED, p.SW3_READ_FAILED)  # card lifted mid-read
+
+
+@dataclass(frozen=True)
+class ReaderTimeouts:
+    """Per-command reply timeouts in seconds (§5.2); the wire time of the reply is added on top."""
+
+    status_s: float = 1.0
+    sam_id_s: float = 1.0
+    find_s: float = 0.3
+    select_s: float = 0.3
+    read_s: float = 2.0
+    read_fp_s: float = 3.0
+    append_s: float = 1.5
+
+
+def _split_url(url: str, baudrate: int) -> tuple[str, int]:
+    """`serial:///dev/x?baud=N` -> ("/dev/x", N); anything else goes to pyserial unchanged."""
+    if not url.lower().startswith("serial://"):
+        return url, baudrate
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    baud = (query.get("baud") or query.get("baudrate") or [str(baudrate)])[0]
+    path = parts.netloc + parts.path
+    if not path or not baud.isdigit():
+        raise _config_error(f"bad serial URL {url!r}")
+    return path, int(baud)
+
+
+def _config_error(detail: str) -> DeviceError:
+    return DeviceError(Completion.UNSUPPORTED, p.MSG_CALL_STAFF, detail=detail, action=Action.MAINTENANCE)
+
+
+def _io_error(what: str, exc: BaseException) -> DeviceError:
+    if isinstance(exc, serial.SerialTimeoutException):
+        return DeviceError(
+            Completion.TIMEOUT, p.MSG_CALL_STAFF, detail=f"{what}: write timed out", action=Action.MAINTENANCE
+        )
+    return DeviceError(
+        Completion.HARDWARE_ERROR,
+        "读卡器连接异常，请联系工作人员。",
+        detail=f"{what}: {type(exc).__name__}: {exc}",
+        action=Action.MAINTENANCE,
+    )
+
+
+class IdCardReader:
+    """Thread-safe: one lock serialises every exchange so two callers never interleave frames."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        timeouts: ReaderTimeouts | None = None,
+        name: str = "idcard",
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._port, self.baudrate = _split_url(url, baudrate)
+        self.timeouts = timeouts or ReaderTimeouts()
+        self._lock = threading.Lock()
+        self._ser: serial.SerialBase | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        with self._lock:
+            if self._ser is not None:
+                return
+            try:
+                ser = serial.serial_for_url(
+                    self._port,
+                    baudrate=self.baudrate,
+                    timeout=_SERIAL_POLL_S,
+                    write_timeout=1.0,
+                    exclusive=True,  # a second process on the same reader would corrupt both dialogues
+                    do_not_open=True,
+                )
+                ser.open()
+            except (*_PORT_ERRORS, ValueError) as exc:
+                raise DeviceError(
+                    Completion.DEVICE_NOT_READY,
+                    "读卡器未连接，请联系工作人员。",
+                    detail=f"cannot open {self._port}: {type(exc).__name__}: {exc}",
+                    action=Action.MAINTENANCE,
+                ) from exc
+            self._ser = ser
+            log.info("%s: opened %s at %d bps", self.name, self._port, self.baudrate)
+
+    def close(self) -> None:
+        with self._lock:
+            ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except _PORT_ERRORS:  # closing a vanished device must not fail
+                log.warning("%s: error while closing port", self.name)
+
+    def __enter__(self) -> IdCardReader:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._ser is not None
+
+    # -- public operations -----------------------------------------------------------------------
+
+    def status(self) -> DeviceStatus:
+        """Never raises: a snapshot for health monitoring."""
+
+        def snapshot(
+            state: DeviceState,
+            card: bool | None = None,
+            sam: bool | None = None,
+            action: Action | None = None,
+        ) -> DeviceStatus:
+            details = {"card_present": card, "sam_ok": sam}
+            return DeviceStatus(self.name, "idcard", state, details, action)
+
+        if not self._lock.acquire(timeout=_STATUS_LOCK_WAIT_S):
+            return snapshot(DeviceState.BUSY)
+        try:
+            if self._ser is None:
+                return snapshot(DeviceState.OFFLINE)
+            reply = self._transact(p.SAM_STATUS, self.timeouts.status_s)
+            if reply.sw3 != p.SW3_OK:
+                log.warning("%s: SAM status SW3=0x%02X", self.name, reply.sw3)
+                return snapshot(DeviceState.HARDWARE_ERROR, sam=False, action=Action.MAINTENANCE)
+            return snapshot(DeviceState.ONLINE, card=self._find_locked(), sam=True)
+        except DeviceError as exc:
+            log.warning("%s: status failed: %s", self.name, exc.detail)
+            state = (
+                DeviceState.OFFLINE if exc.completion is Completion.TIMEOUT else DeviceState.HARDWARE_ERROR
+            )
+            return snapshot(state, action=Action.MAINTENANCE)
+        finally:
+            self._lock.release()
+
+    def sam_id(self) -> str:
+        """The SAM serial in the YinanSoft style `%02d.%02d-%08d-%010d-%010d` (SDKs differ, §2.1)."""
+        with self._lock:
+            reply = self._transact(p.READ_SAM_ID, self.timeouts.sam_id_s)
+        if reply.sw3 != p.SW3_OK:
+            raise p.sw3_error(reply, "read_sam_id")
+        if len(reply.data) < 16:
+            raise _bad_payload(f"SAM id payload is {len(reply.data)} bytes")
+        d = reply.data
+        parts = [int.from_bytes(d[a:b], "little") for a, b in ((0, 2), (2, 4), (4, 8), (8, 12), (12, 16))]
+        return "{:02d}.{:02d}-{:08d}-{:010d}-{:010d}".format(*parts)
+
+    def find_card(self) -> bool:
+        with self._lock:
+            return self._find_locked()
+
+    def read_card(self, with_fingerprint: bool = False, read_append: bool = True) -> IdCard:
+        """find + select + read (+ newest appended address), §2 typical sequence."""
+        with self._lock:
+            if not self._find_locked():
+                raise p.sw3_error(p.Response(0, 0, p.SW3_NO_CARD), "find_card")
+            return self._select_and_read(with_fingerprint, read_append)
+
+    def wait_for_card(
+        self,
+        timeout_s: float,
+        cancel: threading.Event | None = None,
+        poll_interval_s: float = 0.3,
+        *,
+        with_fingerprint: bool = False,
+        read_append: bool = True,
+    ) -> IdCard:
+        """Poll `find` until a card lies on the reader, then read it.
+
+        A card lifted half-way through a read is retried until the deadline: the citizen just
+        puts it back. The lock is released between polls so status() keeps working meanwhile.
+        """
+        stop = cancel or threading.Event()  # Event.wait is an interruptible sleep, not a busy loop
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if stop.is_set():
+                raise DeviceError(Completion.CANCELED, "已取消读卡。", detail="wait_for_card cancelled")
+            with self._lock:
+                try:
+                    if self._find_locked():
+                        return self._select_and_read(with_fingerprint, read_append)
+                except DeviceError as exc:
+                    if not _is_transient(exc):
+                        raise
+                    log.info("%s: card read interrupted (%s), polling again", self.name, exc.detail)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceError(
+                    Completion.TIMEOUT,
+                    "未检测到身份证，请将证件放在感应区。",
+                    detail=f"no card within {timeout_s:.1f} s",
+                    action=Action.AUTO,
+                )
+            stop.wait(min(poll_interval_s, remaining))
+
+    # -- internals (caller holds the lock) -------------------------------------------------------
+
+    def _find_locked(self) -> bool:
+        reply = self._transact(p.FIND_CARD, self.timeouts.find_s)
+        if reply.sw3 == p.SW3_FIND_OK:
+            return True
+        if reply.sw3 == p.SW3_NO_CARD:  # the normal idle answer, not an error
+            return False
+        raise p.sw3_error(reply, "find_card")
+
+    def _select_and_read(self, with_fingerprint: bool, read_append: bool) -> IdCard:
+        reply = self._transact(p.SELECT_CARD, self.timeouts.select_s)
+        if reply.sw3 != p.SW3_OK:
+            raise p.sw3_error(reply, "select_card")
+        if with_fingerprint:
+            reply = self._transact(p.READ_BASE_FP, self.timeouts.read_fp_s, reply_bytes=2321)
+        else:
+            reply = self._transact(p.READ_BASE, self.timeouts.read_s, reply_bytes=1295)
+        if reply.sw3 != p.SW3_OK:
+            raise p.sw3_error(reply, "read_base_fp" if with_fingerprint else "read_base")
+        text, photo, fingerprint = _split_base(reply.data, with_fingerprint)
+        card = parse_card(text, photo, fingerprint)
+        if read_append and card.card_type in ("resident", "hmt_permit"):  # only these carry an address
+            card.appended_address = self._read_append()
+        log.info("%s: read %s card (id valid: %s)", self.name, card.card_type, card.id_number_valid)
+        return card
+
+    def _read_append(self) -> str | None:
+        reply = self._transact(p.READ_APPEND, self.timeouts.append_s, reply_bytes=81)
+        if reply.sw3 == p.SW3_NO_CONTENT:
+            return None
+        if reply.sw3 == p.SW3_BAD_COMMAND:  # some modules lack 30 03; the base address still stands
+            log.warning("%s: reader does not support read-append", self.name)
+            return None
+        if reply.sw3 != p.SW3_OK:
+            raise p.sw3_error(reply, "read_append")
+        text = reply.data[:_APPEND_LEN].decode("utf-16-le", errors="replace").rstrip(" \x00")
+        return text or None
+
+    def _transact(self, command: p.Command, timeout_s: float, *, reply_bytes: int = 32) -> p.Response:
+        """Send one command and return its reply, retrying once on a garbled frame either way."""
+        what = p.COMMAND_NAMES.get(command, f"{command.cmd:02X}{command.para:02X}")
+        frame = p.build_command(*command)
+        budget = timeout_s + reply_bytes * 10 / self.baudrate  # 8N1: 10 bit times per byte
+        try:
+            reply = self._exchange(frame, budget, what)
+        except DeviceError as exc:
+            if exc.completion is not Completion.INVALID_DATA:
+                raise
+            log.warning("%s: garbled reply (%s), retrying", self.name, exc.detail)
+        else:
+            if reply.sw3 not in _RETRYABLE_SW3:
+                return reply
+            log.warning("%s: %s rejected by reader (SW3=0x%02X), retrying", self.name, what, reply.sw3)
+        return self._exchange(frame, budget, what)
+
+    def _exchange(self, frame: bytes, timeout_s: float, what: str) -> p.Response:
+        ser = self._ser
+        if ser is None:
+            raise DeviceError(
+                Completion.SEQUENCE_ERROR,
+                p.MSG_CALL_STAFF,
+                detail=f"{what}: reader not open",
+                action=Action.MAINTENANCE,
+            )
+
+        def read(n: int) -> bytes:
+            try:
+                return ser.read(n)
+            except _PORT_ERRORS as exc:
+                raise _io_error(f"{what} read", exc) from exc
+
+        started = time.monotonic()
+        try:
+            ser.reset_input_buffer()  # late bytes of an earlier timed-out reply must not desync us
+            ser.write(frame)
+        except _PORT_ERRORS as exc:
+            raise _io_error(f"{what} write", exc) from exc
+        try:
+            reply = p.read_frame(read, timeout_s)
+        except DeviceError as exc:  # say which command failed; read_frame cannot know
+            raise DeviceError(
+                exc.completion, exc.message, detail=f"{what}: {exc.detail}", action=exc.action
+            ) from exc
+        log.debug(
+            "%s: %s SW3=0x%02X in %.0f ms", self.name, what, reply.sw3, (time.monotonic() - started) * 1e3
+        )
+        return reply
+
+
+def _is_transient(exc: DeviceError) -> bool:
+    return isinstance(exc, p.Sw3Error) and exc.sw3 in _TRANSIENT_SW3
+
+
+def _bad_payload(detail: str) -> DeviceError:
+    return DeviceError(Completion.INVALID_DATA, p.MSG_RETRY_CARD, detail=detail, action=Action.AUTO)
+
+
+def _split_base(data: bytes, with_fingerprint: bool) -> tuple[bytes, bytes, bytes | None]:
+    """Cut the 30 01 / 30 10 payload into text, photo and fingerprint using its length header."""
+    header = 6 if with_fingerprint else 4
+    if len(data) < header:
+        raise _bad_payload(f"read payload too short ({len(data)} bytes)")
+    text_len = int.from_bytes(data[0:2], "big")
+    photo_len = int.from_bytes(data[2:4], "big")
+    fp_len = int.from_bytes(data[4:6], "big") if with_fingerprint else 0
+    if text_len != TEXT_LEN or header + text_len + photo_len + fp_len != len(data):
+        raise _bad_payload(
+            f"read payload of {len(data)} bytes does not match text={text_len} photo={photo_len} fp={fp_len}"
+        )
+    if photo_len != PHOTO_LEN:
+        log.warning("unusual photo length %d", photo_len)  # keep it: the photo is opaque to us anyway
+    text = data[header : header + text_len]
+    photo = data[header + text_len : header + text_len + photo_len]
+    fingerprint = data[header + text_len + photo_len :] if fp_len else None
+    return text, photo, fingerprint

@@ -1,0 +1,304 @@
+"""A SAM reader simulator on a real pseudo-terminal, so the unchanged driver can be tested and demoed.
+
+The driver opens `SamSimulator.port` (the pty slave, e.g. /dev/pts/5) exactly like /dev/ttyUSB0.
+Test-only tool: it holds sample identities, so it must never be pointed at real personal data logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import threading
+import time
+import tty
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from devices.idcard import protocol as p
+from devices.idcard.card import PHOTO_LEN, encode_text
+
+FAULTS = ("garbage", "bad_checksum", "silence")
+WLT_HEADER = bytes.fromhex("574C66007E003200")  # "WL", 102 x 126, as seen on real photos (§4f)
+DEFAULT_SAM_ID = (
+    (5).to_bytes(2, "little")
+    + (2).to_bytes(2, "little")
+    + (20110721).to_bytes(4, "little")
+    + (12345678).to_bytes(4, "little")
+    + (123456789).to_bytes(4, "little")
+)
+_APPEND_LEN = 70
+_CHUNK = 64  # bytes per paced write
+_STALE_INPUT_S = 0.5  # drop a half-received command after this much silence, like a real UART parser
+_BAUD_PARAS = {command.para: baud for baud, command in p.SET_BAUD.items()}
+
+
+class _Card:
+    """One identity pre-encoded into the bytes the SAM would send."""
+
+    def __init__(self, identity: dict[str, Any], index: int) -> None:
+        self.text = encode_text(identity)  # raises ValueError early for a malformed identity
+        rng = random.Random(index)  # deterministic fake data per identity
+        self.photo = bytes(
+            identity.get("photo_wlt") or WLT_HEADER + rng.randbytes(PHOTO_LEN - len(WLT_HEADER))
+        )
+        if len(self.photo) != PHOTO_LEN:
+            raise ValueError(f"identity {index}: photo_wlt must be {PHOTO_LEN} bytes")
+        fingerprint = identity.get("fingerprint")
+        if fingerprint is None and identity.get("fingerprint_bytes"):
+            fingerprint = rng.randbytes(int(identity["fingerprint_bytes"]))
+        self.fingerprint = bytes(fingerprint or b"")
+        if len(self.fingerprint) not in (0, 512, 1024):
+            raise ValueError(f"identity {index}: fingerprint must be 0, 512 or 1024 bytes")
+        address = identity.get("appended_address")
+        self.append: bytes | None = None
+        if address:
+            encoded = address.encode("utf-16-le")
+            if len(encoded) > _APPEND_LEN:
+                raise ValueError(f"identity {index}: appended_address longer than 35 characters")
+            self.append = encoded + " ".encode("utf-16-le") * ((_APPEND_LEN - len(encoded)) // 2)
+
+
+class SamSimulator:
+    """Serves the SAM protocol on the master side of a pty from a daemon thread."""
+
+    def __init__(
+        self,
+        identities: list[dict[str, Any]],
+        *,
+        baudrate: int = 115200,
+        rf_delay_s: float = 0.3,
+        pace: bool = True,
+        sam_id: bytes = DEFAULT_SAM_ID,
+        seed: int = 0,
+    ) -> None:
+        self._cards = [_Card(identity, i) for i, identity in enumerate(identities)]
+        self.baudrate = baudrate
+        self.rf_delay_s = rf_delay_s
+        self.pace = pace  # False: no wire pacing and no RF delay, for fast tests
+        self.sam_id = sam_id
+        self.received: list[bytes] = []
+        self.port: str | None = None
+        self._rng = random.Random(seed)
+        self._faults: deque[tuple[str, p.Command | None]] = deque()
+        self._state = threading.Lock()
+        self._present: _Card | None = None
+        self._selected = False
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def start(self) -> SamSimulator:
+        if self._thread is not None:
+            return self
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        # Keep our slave fd open: without any open slave the master reads EIO between driver sessions.
+        self._master, self._slave = master, slave
+        self.port = os.ttyname(slave)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="sam-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._thread = None
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+
+    def __enter__(self) -> SamSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def insert(self, index: int = 0) -> None:
+        card = self._cards[index]  # IndexError for a bad index is the right signal in a test
+        with self._state:
+            self._present, self._selected = card, False
+
+    def remove(self) -> None:
+        with self._state:
+            self._present, self._selected = None, False
+
+    def inject(self, fault: str, on: p.Command | None = None) -> None:
+        """Queue a fault for the next reply (to command `on` only, if given); each fault hits one reply."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        with self._state:
+            self._faults.append((fault, on))
+
+    def _take_fault(self, frame: bytes) -> str | None:
+        command = p.Command(frame[7], frame[8]) if len(frame) > 8 else None
+        with self._state:
+            for i, (fault, on) in enumerate(self._faults):
+                if on is None or on == command:
+                    del self._faults[i]
+                    return fault
+        return None
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        buf = bytearray()
+        last_rx = time.monotonic()
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.05)
+            if not ready:
+                if buf and time.monotonic() - last_rx > _STALE_INPUT_S:
+                    buf.clear()
+                continue
+            try:
+                chunk = os.read(self._master, 4096)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:  # pty torn down under us
+                return
+            buf += chunk
+            last_rx = time.monotonic()
+            for frame in _extract_frames(buf):
+                self._respond(frame)
+
+    def _respond(self, frame: bytes) -> None:
+        self.received.append(frame)
+        fault = self._take_fault(frame)
+        reply, slow = self._answer(frame)
+        if fault == "silence":
+            return
+        if fault == "bad_checksum":
+            reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
+        if fault == "garbage":
+            reply = self._garbage() + reply
+        if slow and self.pace:
+            time.sleep(self.rf_delay_s)  # RF transfer + crypto before the first byte (§5.2)
+        self._write(reply)
+
+    def _answer(self, frame: bytes) -> tuple[bytes, bool]:
+        """(reply frame, is a slow card read)."""
+        length = int.from_bytes(frame[5:7], "big")
+        if length < 3 or len(frame) != p.HEADER_LEN + length:
+            return p.build_response(p.SW3_BAD_LENGTH), False
+        if p.xor(frame[5:-1]) != frame[-1]:
+            return p.build_response(p.SW3_BAD_CHECKSUM), False
+        command = p.Command(frame[7], frame[8])
+        data = frame[9:-1]
+        with self._state:
+            return self._dispatch(command, data)
+
+    def _dispatch(self, command: p.Command, data: bytes) -> tuple[bytes, bool]:
+        card = self._present
+        if command in (p.SAM_STATUS, p.RESET_SAM):
+            self._selected = False
+            return p.build_response(p.SW3_OK), False
+        if command == p.READ_SAM_ID:
+            return p.build_response(p.SW3_OK, self.sam_id), False
+        if command == p.FIND_CARD:
+            self._selected = False
+            if card is None:
+                return p.build_response(p.SW3_NO_CARD), False
+            return p.build_response(p.SW3_FIND_OK, bytes(4)), False
+        if command == p.SELECT_CARD:
+            if card is None:
+                return p.build_response(p.SW3_SELECT_FAILED), False
+            self._selected = True
+            return p.build_response(p.SW3_OK, bytes(8)), False
+        if command in (p.READ_BASE, p.READ_BASE_FP, p.READ_APPEND):
+            return self._read(command, card)
+        if command.cmd == 0x60 and command.para in _BAUD_PARAS:
+            self.baudrate = _BAUD_PARAS[command.para]  # only affects pacing: a pty has no line speed
+            return p.build_response(p.SW3_OK), False
+        if command == p.SET_RF_FRAME_SIZE and len(data) == 1:
+            return p.build_response(p.SW3_OK), False
+        return p.build_response(p.SW3_BAD_COMMAND), False
+
+    def _read(self, command: p.Command, card: _Card | None) -> tuple[bytes, bool]:
+        if card is None:
+            return p.build_response(p.SW3_READ_FAILED), False
+        if not self._selected:
+            return p.build_response(0x23), False  # read before select: unauthorised operation
+        if command == p.READ_APPEND:
+            if card.append is None:
+                return p.build_response(p.SW3_NO_CONTENT), False
+            return p.build_response(p.SW3_OK, card.append), False
+        lengths = len(card.text).to_bytes(2, "big") + len(card.photo).to_bytes(2, "big")
+        if command == p.READ_BASE:
+            return p.build_response(p.SW3_OK, lengths + card.text + card.photo), True
+        fp_len = len(card.fingerprint).to_bytes(2, "big")
+        return p.build_response(p.SW3_OK, lengths + fp_len + card.text + card.photo + card.fingerprint), True
+
+    def _garbage(self) -> bytes:
+        while True:
+            junk = self._rng.randbytes(self._rng.randint(8, 48))
+            if p.PREAMBLE not in junk:
+                break
+        return junk + p.PREAMBLE[:4]  # a false start right before the real preamble exercises resync
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        started = time.monotonic()
+        sent = 0
+        give_up = started + 2.0  # nobody reading the slave: drop the reply rather than hang the thread
+        while sent < len(data) and not self._stop.is_set() and time.monotonic() < give_up:
+            _, writable, _ = select.select([], [self._master], [], 0.05)
+            if not writable:
+                continue
+            try:
+                sent += os.write(self._master, view[sent : sent + _CHUNK])
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return
+            if self.pace:  # 8N1 = 10 bit times per byte
+                delay = started + sent * 10 / self.baudrate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+
+def _extract_frames(buf: bytearray) -> list[bytes]:
+    """Remove complete command frames from `buf`; junk before a preamble is dropped.
+
+    A frame with an impossible length is returned as its 7-byte header so it gets SW3 0x11.
+    """
+    frames: list[bytes] = []
+    while True:
+        start = buf.find(p.PREAMBLE)
+        if start < 0:
+            del buf[: max(0, len(buf) - (len(p.PREAMBLE) - 1))]  # keep a possible partial preamble
+            return frames
+        del buf[:start]
+        if len(buf) < p.HEADER_LEN:
+            return frames
+        length = int.from_bytes(buf[5:7], "big")
+        if not 3 <= length <= p.MAX_FRAME_LEN:
+            frames.append(bytes(buf[: p.HEADER_LEN]))
+            del buf[: p.HEADER_LEN]
+            continue
+        if len(buf) < p.HEADER_LEN + length:
+            return frames
+        frames.append(bytes(buf[: p.HEADER_LEN + length]))
+        del buf[: p.HEADER_LEN + length]
+
+
+def load_identities(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Sample identities from JSON: a list of dicts (or {"identities": [...]}) with IdCard.to_json keys."""
+    content = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(content, dict):
+        content = content.get("identities")
+    if not isinstance(content, list) or not all(isinstance(item, dict) for item in content):
+        raise ValueError(f"{path}: expected a list of identity objects")
+    return content
