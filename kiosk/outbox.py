@@ -1,0 +1,421 @@
+"""Durable, encrypted queue of platform writes (applications, ratings), delivered exactly once.
+
+- A write is committed here (WAL, synchronous=FULL) before the receipt prints; that commit is the
+  durability point.
+- The body is stored as the exact bytes to send, sealed with AES-GCM (or SM4-GCM) under a key from the
+  secrets directory; associated data binds each ciphertext to its record id and role, so ciphertexts
+  cannot be swapped between records. The platform's response is sealed the same way.
+- Exactly once: each record has one idempotency key, fixed at enqueue; every retry resends the same
+  key and byte-identical body, so the platform answers a re-send with the original response.
+- A record is claimed (`sending`) before the call. One left in `sending` by a crash goes back to
+  `pending` when the outbox is opened (or once its claim is older than the lease) and is simply re-sent.
+- Per session order: a record is not sent while an earlier record of the same session is undelivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kiosk.platform.errors import CODE_TRANSPORT, PlatformError
+from kiosk.signing import hmac_sm3_hex
+
+log = logging.getLogger(__name__)
+
+__all__ = ["KINDS", "STATES", "Outbox", "OutboxRecord", "load_or_create_key"]
+
+KINDS = ("application", "rating")
+STATES = ("pending", "sending", "delivered", "failed")
+KEY_BYTES = 32
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    session_ref TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE,
+    alg TEXT NOT NULL, body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL, claim TEXT, claimed_at REAL,
+    last_code INTEGER, last_message TEXT, last_request_id TEXT,
+    response_nonce BLOB, response_ct BLOB, delivered_at REAL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, seq);
+CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_ref, seq);
+"""
+_RECORD_COLUMNS = (
+    "id, seq, kind, session_ref, idempotency_key, state, attempts, created_at, updated_at, "
+    "next_attempt_at, last_code, last_message, last_request_id, delivered_at"
+)
+# An earlier undelivered record of the same session blocks this one (keeps per-session order).
+_NOT_BLOCKED = (
+    "NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.session_ref = outbox.session_ref "
+    "AND e.seq < outbox.seq AND e.state IN ('pending', 'sending'))"
+)
+
+
+class Submitter(Protocol):
+    """What the outbox needs from `PlatformClient`."""
+
+    def submit_application(self, body_bytes: bytes, idempotency_key: str) -> dict[str, Any]: ...
+
+    def submit_rating(self, body_bytes: bytes, idempotency_key: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: str
+    seq: int
+    kind: str
+    session_ref: str
+    idempotency_key: str
+    state: str
+    attempts: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: float
+    last_code: int | None
+    last_message: str | None
+    last_request_id: str | None
+    delivered_at: float | None
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Read the 32-byte outbox key, creating it (mode 0600, fsynced; directory 0700) on first use."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"outbox key file {path} must hold exactly {KEY_BYTES} bytes") from None
+        if path.stat().st_mode & 0o077:
+            log.warning("outbox key file %s is readable by group/others; expected mode 0600", path)
+        return key
+    key = os.urandom(KEY_BYTES)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
+
+
+class _Sealer:
+    """AEAD with a fresh random 96-bit nonce per message; ciphertext includes the 16-byte tag."""
+
+    def __init__(self, alg: str, key: bytes) -> None:
+        if alg == "aes-gcm":
+            self._aes: AESGCM | None = AESGCM(key)
+            self._sm4_key = b""
+        elif alg == "sm4-gcm":
+            self._aes = None
+            # SM4 takes 128-bit keys: derive one instead of reusing raw key bytes across algorithms.
+            self._sm4_key = bytes.fromhex(hmac_sm3_hex(key, b"kiosk outbox sm4-gcm"))[:16]
+        else:
+            raise ValueError(f"unknown cipher {alg!r}")
+
+    def seal(self, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+        nonce = os.urandom(_NONCE_BYTES)
+        if self._aes is not None:
+            return nonce, self._aes.encrypt(nonce, plaintext, aad)
+        enc = Cipher(algorithms.SM4(self._sm4_key), modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(aad)
+        return nonce, enc.update(plaintext) + enc.finalize() + enc.tag
+
+    def open(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        if self._aes is not None:
+            return self._aes.decrypt(nonce, ciphertext, aad)
+        body, tag = ciphertext[:-_TAG_BYTES], ciphertext[-_TAG_BYTES:]
+        dec = Cipher(algorithms.SM4(self._sm4_key), modes.GCM(nonce, tag)).decryptor()
+        dec.authenticate_additional_data(aad)
+        return dec.update(body) + dec.finalize()
+
+
+def _aad(record_id: str, role: str) -> bytes:
+    return f"kiosk-outbox\x00{record_id}\x00{role}".encode()
+
+
+class Outbox:
+    def __init__(
+        self,
+        db_path: Path,
+        key: bytes,
+        *,
+        cipher: str = "aes-gcm",
+        recover_sending: bool = True,
+        lease_s: float = 120.0,
+        backoff_base_s: float = 2.0,
+        backoff_max_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"outbox key must be {KEY_BYTES} bytes")
+        self._cipher = cipher
+        self._sealers = {alg: _Sealer(alg, key) for alg in ("aes-gcm", "sm4-gcm")}
+        if cipher not in self._sealers:
+            raise ValueError(f"unknown cipher {cipher!r}")
+        self._lease_s = lease_s
+        self._backoff = (backoff_base_s, backoff_max_s)
+        self._clock = clock
+        self._lock = threading.RLock()  # one connection shared by threads, used under this lock
+        db_path = Path(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))  # create private before sqlite does
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        if recover_sending:
+            # A process opening while another may be mid-send passes False; deliver_pending then
+            # releases only claims older than the lease.
+            with self._tx():
+                n = self._db.execute(
+                    "UPDATE outbox SET state='pending', claim=NULL, next_attempt_at=? WHERE state='sending'",
+                    (self._clock(),),
+                ).rowcount
+            if n:
+                log.warning("outbox: %d record(s) left in sending by an earlier run, back to pending", n)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def enqueue(
+        self, kind: str, body: bytes, *, session_ref: str, idempotency_key: str | None = None
+    ) -> OutboxRecord:
+        """Store a write durably; returns after the commit. Re-enqueueing the same key and body is a no-op."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown outbox kind {kind!r}")
+        if not body or not session_ref:
+            raise ValueError("body and session_ref are required")
+        key = idempotency_key or str(uuid.uuid4())
+        record_id = uuid.uuid4().hex
+        now = self._clock()
+        nonce, ct = self._sealers[self._cipher].seal(body, _aad(record_id, "body"))
+        with self._tx():
+            row = self._db.execute("SELECT id, kind FROM outbox WHERE idempotency_key=?", (key,)).fetchone()
+            if row is not None:
+                if row[1] != kind or self.body(row[0]) != body:
+                    raise ValueError("idempotency key already used for a different body")
+                return self._get_locked(row[0])
+            self._db.execute(
+                "INSERT INTO outbox (id, kind, session_ref, idempotency_key, alg, body_nonce, body_ct, state,"
+                " created_at, updated_at, next_attempt_at) VALUES (?,?,?,?,?,?,?, 'pending', ?,?,?)",
+                (record_id, kind, session_ref, key, self._cipher, nonce, ct, now, now, now),
+            )
+            record = self._get_locked(record_id)
+        log.info("outbox: queued %s record %s (%d bytes)", kind, record_id, len(body))
+        return record
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    def deliver(self, client: Submitter, record_id: str) -> OutboxRecord:
+        """Send one record now (ignoring its backoff). Returns the record's state afterwards.
+
+        A record that is delivered, failed, claimed elsewhere or blocked by an earlier record of its
+        session is returned unchanged.
+        """
+        record, _ = self._deliver(client, record_id)
+        return record
+
+    def deliver_pending(self, client: Submitter, limit: int = 50) -> list[OutboxRecord]:
+        """Send due records oldest first, each at most once per call; returns those attempted.
+
+        The next record is chosen after each delivery, so a session's later record can follow its
+        earlier one in the same call. Stops early when the platform is unreachable, since every further
+        attempt would only wait out the same timeout.
+        """
+        now = self._clock()
+        with self._tx():
+            stale = self._db.execute(
+                "UPDATE outbox SET state='pending', claim=NULL WHERE state='sending' AND claimed_at < ?",
+                (now - self._lease_s,),
+            ).rowcount
+        if stale:
+            log.warning("outbox: %d stale sending claim(s) released", stale)
+        attempted: list[OutboxRecord] = []
+        seen: set[str] = set()
+        while len(seen) < limit:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id FROM outbox WHERE state='pending' AND next_attempt_at <= ? AND {_NOT_BLOCKED}"
+                    " ORDER BY seq LIMIT ?",
+                    (now, len(seen) + 1),
+                ).fetchall()
+            record_id = next((r[0] for r in rows if r[0] not in seen), None)
+            if record_id is None:
+                break
+            seen.add(record_id)
+            try:
+                record, tried = self._deliver(client, record_id)
+            except Exception:
+                log.exception("outbox: record %s: unexpected error while delivering", record_id)
+                continue
+            if tried:
+                attempted.append(record)
+                if record.state == "pending" and record.last_code == CODE_TRANSPORT:
+                    break
+        return attempted
+
+    def _deliver(self, client: Submitter, record_id: str) -> tuple[OutboxRecord, bool]:
+        claim, now = uuid.uuid4().hex, self._clock()
+        with self._tx():
+            claimed = self._db.execute(
+                "UPDATE outbox SET state='sending', claim=?, claimed_at=?, attempts=attempts+1, updated_at=?"
+                f" WHERE id=? AND state='pending' AND {_NOT_BLOCKED}",
+                (claim, now, now, record_id),
+            ).rowcount
+            record = self._get_locked(record_id)
+            if not claimed:
+                return record, False
+            alg, body = self._open_body(record_id)
+        send = client.submit_application if record.kind == "application" else client.submit_rating
+        try:
+            data = send(body, record.idempotency_key)
+        except PlatformError as err:
+            if err.retryable:
+                return self._retry_later(
+                    record, claim, err.code, err.message, err.request_id, err.retry_after_s
+                )
+            fields = ", ".join(e.field for e in err.errors)  # names only: reasons may quote values
+            cols = {
+                "last_code": err.code,
+                "last_message": err.message + (f" [fields: {fields}]" if fields else ""),
+            }
+            out = self._settle(record.id, claim, "failed", **cols, last_request_id=err.request_id)
+            log.error("outbox: record %s failed: code %d request_id=%s", record.id, err.code, err.request_id)
+            return out, True
+        except Exception as exc:
+            # A bug, not a platform answer: keep the record (pending) and let the caller see it.
+            self._retry_later(record, claim, None, f"internal error: {type(exc).__name__}", None, None)
+            raise
+        nonce, ct = self._sealers[alg].seal(json.dumps(data).encode(), _aad(record.id, "response"))
+        cols = {"response_nonce": nonce, "response_ct": ct, "last_code": 0, "last_message": None}
+        # Not guarded by the claim: whoever holds the platform's answer knows the record is delivered.
+        out = self._settle(
+            record.id, None, "delivered", **cols, last_request_id=None, delivered_at=self._clock()
+        )
+        log.info("outbox: %s record %s delivered, attempt %d", record.kind, record.id, record.attempts)
+        return out, True
+
+    def _retry_later(
+        self,
+        record: OutboxRecord,
+        claim: str,
+        code: int | None,
+        msg: str,
+        req_id: str | None,
+        after_s: float | None,
+    ) -> tuple[OutboxRecord, bool]:
+        base, cap = self._backoff
+        delay = min(cap, base * 2 ** max(0, record.attempts - 1)) * random.uniform(0.5, 1.0)  # jitter
+        delay = max(delay, after_s or 0.0)
+        cols = {"next_attempt_at": self._clock() + delay, "last_code": code, "last_message": msg}
+        out = self._settle(record.id, claim, "pending", **cols, last_request_id=req_id)
+        log.warning(
+            "outbox: record %s attempt %d: code %s, retry in %.0fs", record.id, record.attempts, code, delay
+        )
+        return out, True
+
+    def _settle(self, record_id: str, claim: str | None, state: str, **columns: Any) -> OutboxRecord:
+        """Leave `sending`. With a claim, only if this claim still holds (a stale claim may have been
+        released and the record re-sent by someone else meanwhile)."""
+        columns.update(state=state, claim=None, updated_at=self._clock())
+        sql = "UPDATE outbox SET " + ", ".join(f"{c}=?" for c in columns) + " WHERE id=?"
+        args = [*columns.values(), record_id]
+        if claim is not None:
+            sql += " AND state='sending' AND claim=?"
+            args.append(claim)
+        with self._tx():
+            self._db.execute(sql, args)
+            return self._get_locked(record_id)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, record_id: str) -> OutboxRecord:
+        with self._lock:
+            return self._get_locked(record_id)
+
+    def body(self, record_id: str) -> bytes:
+        """The exact bytes that are (re)sent for this record."""
+        return self._open_body(record_id)[1]
+
+    def _open_body(self, record_id: str) -> tuple[str, bytes]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT alg, body_nonce, body_ct FROM outbox WHERE id=?", (record_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(record_id)
+        return row[0], self._sealers[row[0]].open(row[1], row[2], _aad(record_id, "body"))
+
+    def response(self, record_id: str) -> dict[str, Any] | None:
+        """The platform's `data` for a delivered record, else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT alg, response_nonce, response_ct FROM outbox WHERE id=?", (record_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(record_id)
+        if row[2] is None:
+            return None
+        return json.loads(self._sealers[row[0]].open(row[1], row[2], _aad(record_id, "response")))
+
+    def counts(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+            oldest = self._db.execute(
+                "SELECT MIN(created_at) FROM outbox WHERE state IN ('pending', 'sending')"
+            ).fetchone()[0]
+        out: dict[str, Any] = dict.fromkeys(STATES, 0)
+        out.update(dict(rows))
+        out["oldest_pending_age_s"] = None if oldest is None else max(0, int(self._clock() - oldest))
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _get_locked(self, record_id: str) -> OutboxRecord:
+        row = self._db.execute(f"SELECT {_RECORD_COLUMNS} FROM outbox WHERE id=?", (record_id,)).fetchone()
+        if row is None:
+            raise KeyError(record_id)
+        return OutboxRecord(*row)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT under the thread lock. IMMEDIATE takes SQLite's write lock up front,
+        so two processes (UI and agent) cannot both claim one record. Nested use joins the outer one."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")

@@ -1,0 +1,357 @@
+"""The platform simulator: a FastAPI stand-in for the provincial platform, per platform-api.md.
+
+Envelope, HTTP status and codes follow §4 exactly; signing, skew and nonce checks follow §2, and
+idempotency §3. Implemented so far: catalog, face-verify, applications (submit, query by case number
+and by terminal reference), ratings, materials; plus `GET /ops/cases` (unsigned, not part of the API)
+listing stored cases for tests and the demo.
+
+Face verification rule (deterministic stand-in until the real face matcher is wired in): the result
+is a match when the live image decodes as a JPEG of at least 64×64 pixels, `liveness.passed` is true
+and the ID number passes the GB 11643 check. Score 0.9 on a match, else 0.1; threshold 0.6. A proof is
+valid for 15 minutes and only for that ID number. The name is not checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kiosk.idnumber import is_valid_id_number
+from kiosk.platform.errors import CODE_TO_HTTP
+from kiosk.platform_sim import validation as v
+from kiosk.platform_sim.store import SimStore
+from kiosk.signing import MAX_SKEW_MS, NONCE_TTL_MS, canonical_query, sm3_hex, verify_signature
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_CATALOG", "MAX_BODY_BYTES", "ApiError", "create_app"]
+
+DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "assets" / "catalog" / "seed_catalog.json"
+MAX_BODY_BYTES = 20 * 1024 * 1024
+PROOF_TTL_S = 15 * 60
+FACE_THRESHOLD = 0.6
+MIN_FACE_PX = 64
+CST = dt.timezone(dt.timedelta(hours=8))  # the platform writes times with +08:00
+MATERIAL_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
+_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class ApiError(Exception):
+    def __init__(
+        self, code: int, message: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{code} {message}")
+        self.code, self.message, self.data, self.headers = code, message, data, headers
+
+
+def _envelope(code: int, message: str, data: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    request_id = uuid.uuid4().hex
+    return JSONResponse(
+        {"code": code, "message": message, "request_id": request_id, "data": data},
+        status_code=CODE_TO_HTTP[code],
+        headers={"X-Request-Id": request_id, **(headers or {})},
+    )
+
+
+def _ok(data: dict[str, Any]) -> JSONResponse:
+    return _envelope(0, "ok", data)
+
+
+def _invalid(errors: v.Errors) -> ApiError:
+    return ApiError(40001, "invalid parameter", {"errors": errors})
+
+
+def _rfc3339(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, CST).isoformat(timespec="seconds")
+
+
+def _load_catalog(path: Path) -> dict[str, Any]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {"version": str(doc["version"]), "items": list(doc["items"])}
+
+
+def _jpeg_at_least(data: bytes, min_px: int) -> bool:
+    from PIL import Image  # local: only face-verify decodes images
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format != "JPEG":
+                return False
+            img.load()  # decode fully: a truncated file is not a photo
+            return min(img.size) >= min_px
+    except Exception:  # any decoder complaint means "not a usable JPEG"
+        return False
+
+
+def create_app(
+    db_path: Path,
+    terminals: dict[str, str],
+    catalog_path: Path = DEFAULT_CATALOG,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """terminals: terminal_id → app_secret. `clock` lets tests move the platform's time."""
+    store = SimStore(db_path)
+    catalog = _load_catalog(catalog_path)
+    items = {item["code"]: item for item in catalog["items"]}
+    app = FastAPI(title="Provincial platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    app.state.terminals = terminals
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _envelope(exc.code, exc.message, exc.data, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _envelope(40401, "not found", None)
+        return _envelope(40001, f"invalid request ({exc.status_code})", {"errors": []})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        return _envelope(40001, "invalid parameter", {"errors": errors})
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("simulator: internal error")
+        return _envelope(50001, "internal error", None)
+
+    async def authenticate(request: Request) -> tuple[str, bytes]:
+        """§2 checks; returns (terminal_id, body bytes)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ApiError(41301, "body too large")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(41301, "body too large")
+        h = request.headers
+        terminal_id, ts, nonce, signature = (
+            h.get("x-terminal-id"),
+            h.get("x-timestamp", ""),
+            h.get("x-nonce", ""),
+            h.get("x-signature", ""),
+        )
+        if not terminal_id:
+            raise ApiError(40101, "missing X-Terminal-Id")
+        secret = terminals.get(terminal_id)
+        if secret is None:
+            raise ApiError(40301, "terminal unknown or disabled")
+        if not ts.isdigit() or not _NONCE_RE.match(nonce):
+            raise ApiError(40101, "bad signature headers")
+        raw_path = request.scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else request.url.path
+        query = canonical_query(request.query_params.multi_items())
+        if not verify_signature(secret, request.method, path, query, ts, body, signature):
+            raise ApiError(40101, "bad signature")
+        now_ms = int(clock() * 1000)
+        if abs(now_ms - int(ts)) > MAX_SKEW_MS:
+            raise ApiError(40102, "timestamp skew")
+        if not store.remember_nonce(terminal_id, nonce, now_ms, NONCE_TTL_MS):
+            raise ApiError(40103, "nonce replayed")
+        return terminal_id, body
+
+    def idempotency_key(request: Request) -> str:
+        key = request.headers.get("idempotency-key", "")
+        if not _UUID_RE.match(key):
+            raise _invalid([{"field": "Idempotency-Key", "reason": "required, a UUID"}])
+        return key
+
+    def replay(terminal_id: str, key: str, endpoint: str, body: bytes) -> JSONResponse | None:
+        """§3: same key + same body → the original data; same key + other body → 40901."""
+        prior = store.idempotent_result(terminal_id, key)
+        if prior is None:
+            return None
+        if prior.endpoint != endpoint or prior.body_sm3 != sm3_hex(body):
+            raise ApiError(40901, "idempotency key reused with a different body")
+        log.info("simulator: idempotent replay on %s", endpoint)
+        return _ok(prior.data)
+
+    # -- catalog and identity ----------------------------------------------------------------------
+
+    @app.get("/terminal/v1/catalog")
+    async def get_catalog(request: Request) -> JSONResponse:
+        await authenticate(request)
+        region = request.query_params.get("region_code", "")
+        if not re.fullmatch(r"[0-9]{6}", region):
+            raise _invalid([{"field": "region_code", "reason": "6 digits required"}])
+        if request.query_params.get("since_version") == catalog["version"]:
+            return _ok({"version": catalog["version"], "unchanged": True, "items": []})
+        return _ok({"version": catalog["version"], "unchanged": False, "items": catalog["items"]})
+
+    @app.post("/terminal/v1/identity/face-verify")
+    async def face_verify(request: Request) -> JSONResponse:
+        terminal_id, body = await authenticate(request)
+        req, errors = v.parse(v.FaceVerifyRequest, body)
+        if req is None:
+            raise _invalid(errors)
+        try:
+            image = base64.b64decode(req.live_image, validate=True)
+        except (binascii.Error, ValueError):
+            raise _invalid([{"field": "live_image", "reason": "not base64"}]) from None
+        match = (
+            _jpeg_at_least(image, MIN_FACE_PX) and req.liveness.passed and is_valid_id_number(req.id_number)
+        )
+        proof = None
+        if match:
+            now = clock()
+            proof = {"proof_id": uuid.uuid4().hex, "expires_at": _rfc3339(now + PROOF_TTL_S)}
+            store.add_proof(proof["proof_id"], terminal_id, req.id_number, now + PROOF_TTL_S)
+        log.info("simulator: face-verify match=%s image=%dB", match, len(image))
+        return _ok(
+            {"match": match, "score": 0.9 if match else 0.1, "threshold": FACE_THRESHOLD, "proof": proof}
+        )
+
+    # -- applications ------------------------------------------------------------------------------
+
+    @app.post("/terminal/v1/applications")
+    async def submit_application(request: Request) -> JSONResponse:
+        terminal_id, body = await authenticate(request)
+        key = idempotency_key(request)
+        replayed = replay(terminal_id, key, "applications", body)
+        if replayed is not None:
+            return replayed
+        req, errors = v.parse(v.ApplicationRequest, body)
+        if req is None:
+            raise _invalid(errors)
+        item = items.get(req.item_code)
+        errors = v.check_application(
+            req, item, store.material_exists, store.terminal_ref_used(terminal_id, req.terminal_ref)
+        )
+        if errors:
+            raise _invalid(errors)
+        assert item is not None  # check_application reports an unknown item
+        now = clock()
+        if not store.proof_valid(req.proof_id, req.applicant.id_number, now):
+            raise ApiError(40302, "identity proof missing, expired or not for this person")
+        case_no = _new_case_no(store, now)
+        accepted_at = _rfc3339(now)
+        data = {
+            "case_no": case_no,
+            "status": "submitted",
+            "accepted_at": accepted_at,
+            "promised_days": item.get("promised_days"),
+            "query_code": f"{secrets.randbelow(10**6):06d}",
+        }
+        store.add_case(
+            {
+                "case_no": case_no,
+                "terminal_id": terminal_id,
+                "terminal_ref": req.terminal_ref,
+                "query_code": data["query_code"],
+                "item_code": item["code"],
+                "item_name": item["name"],
+                "status": "submitted",
+                "accepted_at": accepted_at,
+                "timeline": [{"status": "submitted", "at": accepted_at, "note": None}],
+                "application": json.loads(body),
+            }
+        )
+        store.save_idempotent(terminal_id, key, "applications", sm3_hex(body), data, now)
+        log.info("simulator: case %s stored for item %s", case_no, item["code"])
+        return _ok(data)
+
+    @app.get("/terminal/v1/applications/{case_no}")
+    async def get_application(case_no: str, request: Request) -> JSONResponse:
+        await authenticate(request)
+        case = store.get_case(case_no)
+        # One answer for "no such case" and "wrong query code": the code is what guards the case.
+        if case is None or not secrets.compare_digest(
+            case["query_code"], request.query_params.get("query_code", "")
+        ):
+            raise ApiError(40401, "not found")
+        return _ok(_case_status(case))
+
+    @app.get("/terminal/v1/applications")
+    async def find_application(request: Request) -> JSONResponse:
+        terminal_id, _ = await authenticate(request)
+        ref = request.query_params.get("terminal_ref", "")
+        if not ref:
+            raise _invalid([{"field": "terminal_ref", "reason": "required"}])
+        case = store.case_by_ref(terminal_id, ref)
+        if case is None:
+            raise ApiError(40401, "not found")
+        return _ok(_case_status(case))
+
+    # -- ratings and materials ---------------------------------------------------------------------
+
+    @app.post("/terminal/v1/ratings")
+    async def submit_rating(request: Request) -> JSONResponse:
+        terminal_id, body = await authenticate(request)
+        key = idempotency_key(request)
+        replayed = replay(terminal_id, key, "ratings", body)
+        if replayed is not None:
+            return replayed
+        req, errors = v.parse(v.RatingRequest, body)
+        if req is None:
+            raise _invalid(errors)
+        errors = v.check_rating(req, store.get_case(req.case_no))
+        if errors:
+            raise _invalid(errors)
+        data = {"rating_id": uuid.uuid4().hex}
+        store.add_rating(data["rating_id"], terminal_id, req.model_dump())
+        store.save_idempotent(terminal_id, key, "ratings", sm3_hex(body), data, clock())
+        log.info("simulator: rating %s stored for case %s", data["rating_id"], req.case_no)
+        return _ok(data)
+
+    @app.put("/terminal/v1/materials/{sha256}")
+    async def put_material(sha256: str, request: Request) -> JSONResponse:
+        _, body = await authenticate(request)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        errors: v.Errors = []
+        if not _SHA256_RE.match(sha256):
+            errors.append({"field": "sha256", "reason": "64 lowercase hex characters"})
+        elif hashlib.sha256(body).hexdigest() != sha256:
+            errors.append({"field": "sha256", "reason": "does not match the body"})
+        if content_type not in MATERIAL_TYPES:
+            errors.append({"field": "Content-Type", "reason": "image/jpeg, image/png or application/pdf"})
+        if errors:
+            raise _invalid(errors)
+        material_id = store.put_material(sha256, "MAT" + sha256[:32], content_type, body)
+        return _ok({"material_id": material_id, "size": len(body)})
+
+    # -- not part of the API -----------------------------------------------------------------------
+
+    @app.get("/ops/cases")
+    async def ops_cases() -> JSONResponse:
+        return JSONResponse(store.all_cases())
+
+    return app
+
+
+def _case_status(case: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "case_no": case["case_no"],
+        "item_code": case["item_code"],
+        "item_name": case["item_name"],
+        "status": case["status"],
+        "timeline": case["timeline"],
+    }
+
+
+def _new_case_no(store: SimStore, now: float) -> str:
+    day = dt.datetime.fromtimestamp(now, CST).strftime("%Y%m%d")
+    while True:
+        case_no = f"KS{day}{secrets.randbelow(10**8):08d}"
+        if not store.case_exists(case_no):
+            return case_no
