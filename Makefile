@@ -1,0 +1,50 @@
+# Two commands on a fresh Debian 12 / Ubuntu machine: `make demo` and `make test`.
+# Both bootstrap what they need: system packages (apt-get, as root or with sudo), uv, the virtualenv.
+
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+BASE_PACKAGES := libzbar0 fonts-noto-cjk fontconfig libgl1 libgl1-mesa-dri libegl1 libmtdev1 xauth
+TEST_PACKAGES := $(BASE_PACKAGES) xvfb
+# The UI needs a screen: a real one if there is one, else Xvfb.
+DEMO_PACKAGES := $(BASE_PACKAGES) $(if $(DISPLAY),,xvfb)
+XVFB := xvfb-run -a -s "-screen 0 1080x1920x24"
+
+.PHONY: demo test lint bench sysdeps-test sysdeps-demo uv venv
+
+demo: sysdeps-demo venv
+	@if [ -n "$$DISPLAY" ]; then $(UV) run kiosk demo; \
+	else echo "No display: playing the hall demo headless; screenshots go to artifacts/demo/"; \
+	     $(UV) run kiosk demo --headless --artifacts artifacts/demo; fi
+
+test: sysdeps-test venv
+	$(UV) run ruff check .
+	$(XVFB) $(UV) run pytest
+
+lint: venv
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+bench: venv
+	$(UV) run kiosk bench
+
+sysdeps-test:
+	@$(MAKE) --no-print-directory _apt PACKAGES="$(TEST_PACKAGES)"
+
+sysdeps-demo:
+	@$(MAKE) --no-print-directory _apt PACKAGES="$(DEMO_PACKAGES)"
+
+_apt:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+uv:
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || \
+		python3 -m pip install --user --quiet uv 2>/dev/null || \
+		python3 -m pip install --user --quiet --break-system-packages uv
+
+venv: uv
+	$(UV) sync --frozen --python 3.11

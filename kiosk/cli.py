@@ -1,0 +1,169 @@
+"""`kiosk` command line: the composition root of the terminal software.
+
+It is the one place in kiosk/ that reaches up to screens/, lazily and only to start the UI, so
+that `kiosk platform-sim` or `kiosk devices` never load Kivy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from kiosk.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from kiosk.logs import setup_logging
+
+log = logging.getLogger("kiosk.cli")
+SCENARIOS = ("online",)
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="TOML config file")
+
+
+def _json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk", description="政务服务自助终端 (跨省通办 self-service terminal)"
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk {metadata.version('kiosk')}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the kiosk UI on this terminal (locked-down)")
+    _config_arg(run)
+
+    demo = sub.add_parser("demo", help="run the kiosk with simulated devices and the platform simulator")
+    _config_arg(demo)
+    demo.add_argument("--headless", action="store_true", help="play a scripted scenario (Xvfb if no display)")
+    demo.add_argument("--scenario", choices=SCENARIOS, default="online")
+    demo.add_argument(
+        "--artifacts",
+        type=Path,
+        default=Path("artifacts/demo"),
+        help="where a headless run writes screenshots, receipt.png and summary.json",
+    )
+    demo.add_argument("--window", default=None, help="window size WxH (default 540x960; 720x1280 headless)")
+    demo.add_argument(
+        "--state-dir", type=Path, default=None, help="keep demo state here (default: temporary)"
+    )
+
+    sim = sub.add_parser("platform-sim", help="run the provincial platform simulator")
+    _config_arg(sim)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8780)
+    sim.add_argument("--db", type=Path, default=Path("platform-sim.db"))
+    sim.add_argument(
+        "--terminal",
+        action="append",
+        default=[],
+        metavar="ID:SECRET_FILE",
+        help="a terminal the simulator knows (repeatable)",
+    )
+
+    devices = sub.add_parser("devices", help="device tools")
+    dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
+    status = dsub.add_parser("status", help="state of every configured device")
+    _config_arg(status)
+    _json_arg(status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "INFO"))
+    handlers = {"run": cmd_run, "demo": cmd_demo, "platform-sim": cmd_platform_sim, "devices": cmd_devices}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as err:
+        print(f"kiosk: {err}", file=sys.stderr)
+        return 2
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return _run_ui(config, locked=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.headless and not os.environ.get("DISPLAY"):
+        return _reexec_under_xvfb()
+    from kiosk.demo import demo_config
+    from kiosk.platform_sim import ServerThread
+
+    default_window = "720x1280" if args.headless else "540x960"
+    width, height = (int(v) for v in (args.window or default_window).lower().split("x"))
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    probe = demo_config(state_dir, "http://127.0.0.1:1", window=(width, height))  # writes the secret
+    secret = probe.platform.secret_file.read_text().strip()
+    server = ServerThread(state_dir / "platform-sim.db", {probe.platform.terminal_id: secret})
+    server.start()
+    try:
+        config = demo_config(state_dir, server.base_url, window=(width, height))
+        if args.headless:
+            return _run_ui(
+                config, locked=False, scenario=args.scenario, artifacts=args.artifacts, server=server
+            )
+        return _run_ui(config, locked=False)
+    finally:
+        server.stop()
+        if args.state_dir is None:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def cmd_platform_sim(args: argparse.Namespace) -> int:
+    from kiosk.platform_sim import serve
+
+    terminals = {}
+    for spec in args.terminal:
+        terminal_id, _, secret_file = spec.partition(":")
+        terminals[terminal_id] = Path(secret_file).read_text().strip()
+    serve(args.host, args.port, args.db, terminals)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from kiosk.wiring import device_statuses
+
+    statuses = device_statuses(load_config(args.config))
+    if args.json:
+        print(json.dumps(statuses, ensure_ascii=False))
+    else:
+        for s in statuses:
+            action = f"  → {s['action']}" if s["action"] else ""
+            print(f"{s['name']:<14} {s['kind']:<16} {s['state']:<15} {s['details']}{action}")
+    return 0 if all(s["state"] == "online" for s in statuses) else 1
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _run_ui(config: Config, *, locked: bool, **scenario_args) -> int:
+    from kiosk.wiring import open_terminal
+
+    with open_terminal(config) as terminal:
+        from screens.launch import run_ui  # Kivy is loaded only here
+
+        return run_ui(terminal, config, locked=locked, **scenario_args)
+
+
+def _reexec_under_xvfb() -> int:
+    xvfb = shutil.which("xvfb-run")
+    if xvfb is None:
+        print("kiosk: no display and no xvfb-run (apt-get install xvfb)", file=sys.stderr)
+        return 2
+    argv = [xvfb, "-a", "-s", "-screen 0 1080x1920x24", sys.executable, "-m", "kiosk", *sys.argv[1:]]
+    os.execv(xvfb, argv)
+    return 0  # not reached

@@ -1,0 +1,141 @@
+"""Terminal configuration: one TOML file, validated at start-up with messages that name the bad key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable or invalid; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TerminalConfig(_Section):
+    id: Annotated[str, StringConstraints(pattern=r"^T\d{10}$")]
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    hall_name: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
+class PlatformConfig(_Section):
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://")]
+    terminal_id: Annotated[str, StringConstraints(pattern=r"^T\d{10}$")]
+    secret_file: Path
+    connect_timeout_s: float = Field(3.0, gt=0, le=60)
+    read_timeout_s: float = Field(10.0, gt=0, le=300)
+    ca_file: Path | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_unless_loopback(cls, url: str) -> str:
+        # Plain HTTP is only for the simulator on this machine (platform-api.md §1).
+        loopback = ("http://127.", "http://localhost", "http://[::1]")
+        if url.startswith("http://") and not url.startswith(loopback):
+            raise ValueError("must use https:// (plain http is allowed on loopback only)")
+        return url.rstrip("/")
+
+
+class StorageConfig(_Section):
+    state_dir: Path
+    key_file: Path | None = None  # outbox key; default: <state_dir>/secrets/outbox.key
+
+    @property
+    def outbox_key_file(self) -> Path:
+        return self.key_file or self.state_dir / "secrets" / "outbox.key"
+
+
+class DeviceConfig(BaseModel):
+    """A device named by URL; other keys are driver options (paper_mm, baudrate, …)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    url: Annotated[str, StringConstraints(pattern=r"^[a-z0-9+]+://|^/dev/")]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SessionConfig(_Section):
+    idle_timeout_s: int = Field(90, ge=15, le=1800)
+    warning_s: int = Field(15, ge=5, le=120)
+
+
+class FaceConfig(_Section):
+    detector_model: Path
+
+
+class UiConfig(_Section):
+    size: tuple[int, int] = (1080, 1920)
+    orientation: Literal["portrait", "landscape"] = "portrait"
+    font: Path | None = None  # empty: found through fontconfig
+    fullscreen: bool = True
+
+
+class Config(_Section):
+    terminal: TerminalConfig
+    platform: PlatformConfig
+    storage: StorageConfig
+    devices: dict[str, DeviceConfig] = Field(default_factory=dict)
+    session: SessionConfig = SessionConfig()
+    face: FaceConfig
+    ui: UiConfig = UiConfig()
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        reason = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {reason}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate a config mapping; relative paths are taken relative to the config file's folder."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid config {source}:\n{_describe(err)}") from None
+    return _resolve_paths(config, base_dir) if base_dir else config
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (use --config FILE)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config {path}: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config {path} is not valid TOML: {err}") from None
+    return parse_config(data, source=str(path), base_dir=path.parent.resolve())
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p)
+
+    return config.model_copy(
+        update={
+            "platform": config.platform.model_copy(
+                update={
+                    "secret_file": fix(config.platform.secret_file),
+                    "ca_file": fix(config.platform.ca_file),
+                }
+            ),
+            "storage": config.storage.model_copy(
+                update={"state_dir": fix(config.storage.state_dir), "key_file": fix(config.storage.key_file)}
+            ),
+            "face": config.face.model_copy(update={"detector_model": fix(config.face.detector_model)}),
+            "ui": config.ui.model_copy(update={"font": fix(config.ui.font)}),
+        }
+    )

@@ -1,0 +1,67 @@
+"""The application core the UI drives: one citizen session at a time, its flow and its idle timer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kiosk.catalog import Item
+from kiosk.flow import Flow
+from kiosk.services import Services
+from kiosk.session import IdleState, IdleTimer, Session
+
+log = logging.getLogger(__name__)
+
+
+class KioskController:
+    def __init__(self, services: Services, clock: Callable[[], float] = time.monotonic) -> None:
+        self.services = services
+        cfg = services.config.session
+        self.idle = IdleTimer(cfg.idle_timeout_s, cfg.warning_s, clock)
+        self.session: Session | None = None
+        self.flow: Flow | None = None
+        self.elderly = False
+        self.sessions_today = 0
+        self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
+        self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
+
+    def start(self, item: Item, mode: str = "online") -> Flow:
+        self.end_session("new session")
+        self.session = Session()
+        self.flow = Flow(self.services, self.session, item, mode)
+        self.sessions_today += 1
+        self.idle.touch()
+        log.info("session %s started item=%s mode=%s", self.session.id[:8], item.code, mode)
+        return self.flow
+
+    def end_session(self, reason: str) -> None:
+        """Wipe whatever the citizen left behind; called on finish, cancel and timeout."""
+        if self.session is not None:
+            log.info("session %s ended: %s", self.session.id[:8], reason)
+            case = self.session.case or {}
+            self.last_outcome = {
+                "item_code": self.session.item_code,
+                "mode": self.session.mode,
+                "case_no": case.get("case_no"),
+                "rating": self.session.rating,
+                "reason": reason,
+            }
+            self.session.wipe()
+            self.last_wiped = self.session
+        self.session, self.flow = None, None
+
+    def user_activity(self) -> None:
+        self.idle.touch()
+
+    def tick(self, away_from_home: bool) -> IdleState:
+        """Called every second by the UI; on expiry the session is wiped before the UI goes home."""
+        if not away_from_home:
+            self.idle.touch()
+            return IdleState.ACTIVE
+        state = self.idle.state()
+        if state is IdleState.EXPIRED:
+            self.end_session("idle timeout")
+            self.idle.touch()
+        return state

@@ -1,0 +1,42 @@
+"""The built-in demo configuration: every device simulated, the platform simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from kiosk.config import Config, parse_config
+from kiosk.paths import ASSETS, shared_dir
+
+DEMO_TERMINAL_ID = "T4115020001"
+
+
+def demo_config(state_dir: Path, platform_url: str, *, window: tuple[int, int] = (540, 960)) -> Config:
+    """A complete config for the demo; writes the terminal's secret under `state_dir/secrets`."""
+    shared = shared_dir()
+    secret_file = state_dir / "secrets" / "app_secret"
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret_file.write_text(secrets.token_hex(32))
+        secret_file.chmod(0o600)
+    data = {
+        "terminal": {
+            "id": DEMO_TERMINAL_ID,
+            "region_code": "411502",
+            "hall_name": "信阳市浉河区政务服务中心",
+        },
+        "platform": {
+            "base_url": platform_url,
+            "terminal_id": DEMO_TERMINAL_ID,
+            "secret_file": str(secret_file),
+        },
+        "storage": {"state_dir": str(state_dir)},
+        "devices": {
+            "idcard": {"url": f"sim://idcard?identities={ASSETS / 'demo' / 'identities.json'}"},
+            "face_camera": {"url": f"sim://camera?source={shared / 'testdata' / 'faces' / 'obama.jpg'}"},
+            "printer": {"url": f"sim://printer?render={state_dir / 'printed'}", "paper_mm": 80},
+        },
+        "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},
+        "ui": {"size": list(window), "fullscreen": False},
+    }
+    return parse_config(data, source="built-in demo config")

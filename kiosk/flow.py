@@ -1,0 +1,227 @@
+"""Citizen flows as small state machines, independent of Kivy: screens render `flow.step` and call
+the action for it; the flow alone decides what comes next.
+
+Blocking actions (card read, face check, submit) are plain methods; the UI runs them in a worker
+thread and the tests call them directly. Every failure a citizen can see is a `FlowError` carrying
+one short Chinese sentence that says what to do next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import threading
+from collections.abc import Callable
+
+from devices.base import DeviceError
+from kiosk.application import application_body, new_terminal_ref, rating_body
+from kiosk.catalog import Item
+from kiosk.face import encode_jpeg
+from kiosk.forms import validate_form
+from kiosk.idnumber import mask_id_number
+from kiosk.platform.errors import PlatformError
+from kiosk.receipt import build_receipt, mask_name
+from kiosk.services import Services
+from kiosk.session import Identity, Proof, Session
+
+log = logging.getLogger(__name__)
+
+CARD_WAIT_S = 60.0
+ID_TYPES = {"resident": "resident", "hmt_permit": "hmt_permit"}  # both foreigner cards → foreign_permanent
+
+
+class Step(enum.StrEnum):
+    GUIDE = "guide"  # the item's guide: conditions, materials, time limits
+    IDCARD = "idcard"
+    FACE = "face"
+    FORM = "form"
+    REVIEW = "review"
+    RECEIPT = "receipt"
+    RATING = "rating"
+    DONE = "done"
+
+
+STEPS: dict[str, list[Step]] = {
+    "online": [
+        Step.GUIDE,
+        Step.IDCARD,
+        Step.FACE,
+        Step.FORM,
+        Step.REVIEW,
+        Step.RECEIPT,
+        Step.RATING,
+        Step.DONE,
+    ],
+}
+
+
+class FlowError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Flow:
+    def __init__(self, services: Services, session: Session, item: Item, mode: str = "online") -> None:
+        if mode not in STEPS or mode not in item.modes:
+            raise ValueError(f"mode {mode!r} is not available for item {item.code}")
+        self.services, self.session, self.item, self.mode = services, session, item, mode
+        self.steps = STEPS[mode]
+        self.step = self.steps[0]
+        self.receipt_problem: str | None = None  # set when the case is safe but the paper failed
+        self._listeners: list[Callable[[Step], None]] = []
+        session.item_code, session.mode = item.code, mode
+
+    # -- observation -------------------------------------------------------------------------
+    def on_step(self, listener: Callable[[Step], None]) -> None:
+        self._listeners.append(listener)
+
+    def _go(self, step: Step) -> None:
+        log.info("flow %s: %s -> %s", self.mode, self.step, step)
+        self.step = step
+        for listener in list(self._listeners):
+            listener(step)
+
+    def _advance(self) -> None:
+        self._go(self.steps[self.steps.index(self.step) + 1])
+
+    def _expect(self, step: Step) -> None:
+        if self.step != step:
+            raise FlowError("操作顺序有误，请返回首页重新开始。")
+
+    # -- actions -----------------------------------------------------------------------------
+    def begin(self) -> None:
+        self._expect(Step.GUIDE)
+        self._advance()
+
+    def read_card(self, cancel: threading.Event | None = None) -> None:
+        self._expect(Step.IDCARD)
+        try:
+            card = self.services.idcard.wait_for_card(CARD_WAIT_S, cancel)
+        except DeviceError as err:
+            log.warning("card read failed: %s", err.detail or err.completion)
+            raise FlowError(err.message) from None
+        if not card.id_number_valid:
+            log.warning("card read: id number failed its check digit")
+            raise FlowError("证件信息读取有误，请重新放置身份证。")
+        self.session.identity = Identity(
+            name=card.name,
+            id_number=card.id_number,
+            id_type=ID_TYPES.get(card.card_type, "foreign_permanent"),
+            source="idcard",
+            gender=card.gender,
+            birth_date=card.birth_date,
+        )
+        self._advance()
+
+    def check_face(self) -> None:
+        self._expect(Step.FACE)
+        identity = self.session.identity
+        assert identity is not None  # the IDCARD step sets it
+        try:
+            frame = self.services.camera.read_frame()
+        except DeviceError as err:
+            log.warning("camera failed: %s", err.detail or err.completion)
+            raise FlowError(err.message) from None
+        found = self.services.face_detector.check(frame)
+        if not found.ok:
+            raise FlowError(found.message)
+        self.session.live_image = encode_jpeg(frame)
+        liveness = {"method": "presence", "passed": True, "score": round(found.score, 3)}
+        try:
+            result = self.services.platform.face_verify(
+                identity.id_number, identity.name, self.session.live_image, liveness
+            )
+        except PlatformError as err:
+            log.warning("face verify failed: code=%s", err.code)
+            raise FlowError(err.citizen_message) from None
+        log.info("face verify match=%s score=%.2f", result["match"], result["score"])
+        if not result["match"] or not result.get("proof"):
+            raise FlowError("人脸与证件照片不一致，请摘下帽子和眼镜，正对屏幕再试一次。")
+        self.session.proof = Proof(result["proof"]["proof_id"], result["proof"]["expires_at"])
+        self._advance()
+
+    def submit_form(self, values: dict[str, str]) -> dict[str, str]:
+        """Returns the problems per field; with none, the values are kept and the flow moves on."""
+        self._expect(Step.FORM)
+        cleaned = {k: v.strip() for k, v in values.items() if v and v.strip()}
+        errors = validate_form(self.item.form, cleaned)
+        if not errors:
+            self.session.form = cleaned
+            self._advance()
+        return errors
+
+    def review_lines(self) -> list[tuple[str, str]]:
+        """What the citizen checks before submitting, with personal data masked."""
+        identity = self.session.identity
+        assert identity is not None
+        lines = [
+            ("办理事项", self.item.name),
+            ("申请人", mask_name(identity.name)),
+            ("证件号码", mask_id_number(identity.id_number)),
+        ]
+        for spec in self.item.form:
+            value = self.session.form.get(spec.field, "")
+            if spec.type == "phone" and value:
+                value = value[:3] + "****" + value[-4:]
+            lines.append((spec.label, value or "（未填写）"))
+        return lines
+
+    def submit(self) -> None:
+        """Store the application durably, try to deliver it now, then print the receipt."""
+        self._expect(Step.REVIEW)
+        identity = self.session.identity
+        assert identity is not None
+        now = dt.datetime.now(dt.UTC)
+        config = self.services.config
+        self.session.terminal_ref = new_terminal_ref(config.terminal.id, now)
+        body = application_body(self.session, self.item, submitted_at=now)
+        try:
+            record = self.services.outbox.enqueue("application", body, session_ref=self.session.id)
+        except Exception as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
+            log.error("outbox write failed: %s", type(err).__name__)
+            raise FlowError("本机暂时无法保存申请，请到人工窗口办理。") from None
+        record = self.services.outbox.deliver(self.services.platform, record.id)
+        self.session.case = self.services.outbox.response(record.id)
+        log.info("application %s state=%s", self.session.terminal_ref, record.state)
+        doc = build_receipt(
+            hall_name=config.terminal.hall_name,
+            terminal_id=config.terminal.id,
+            item_name=self.item.name,
+            applicant_name=identity.name,
+            id_number=identity.id_number,
+            submitted_at=now,
+            case=self.session.case,
+            terminal_ref=self.session.terminal_ref,
+        )
+        try:
+            self.services.printer.print_receipt(doc)
+        except DeviceError as err:
+            log.warning("receipt print failed: %s", err.detail or err.completion)
+            self.receipt_problem = "回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。"
+        self._advance()
+
+    def finish_receipt(self) -> None:
+        self._expect(Step.RECEIPT)
+        # Rating needs a case number; an application still waiting in the outbox is rated later.
+        self._go(Step.RATING if self.session.case else Step.DONE)
+
+    def rate(self, satisfaction: int, reasons: list[str] | None = None) -> None:
+        self._expect(Step.RATING)
+        case = self.session.case
+        assert case is not None
+        reasons = reasons or []
+        if satisfaction <= 2 and not reasons:
+            raise FlowError("请选择一个不满意的原因。")
+        body = rating_body(
+            case["case_no"], self.item.code, satisfaction, reasons, rated_at=dt.datetime.now(dt.UTC)
+        )
+        record = self.services.outbox.enqueue("rating", body, session_ref=self.session.id)
+        self.services.outbox.deliver(self.services.platform, record.id)
+        self.session.rating = satisfaction
+        self._advance()
+
+    def skip_rating(self) -> None:
+        self._expect(Step.RATING)
+        self._advance()

@@ -1,0 +1,39 @@
+"""What a flow needs from the outside world, gathered in one object (devices, platform, storage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from devices.base import DeviceStatus
+from devices.printer.document import Receipt
+from kiosk.catalog import Catalog
+from kiosk.config import Config
+from kiosk.face import FaceDetector
+
+
+class CardReader(Protocol):
+    def wait_for_card(self, timeout_s: float, cancel: Any = None) -> Any: ...
+    def status(self) -> DeviceStatus: ...
+
+
+class FrameSource(Protocol):
+    def read_frame(self, timeout_s: float = 2.0) -> np.ndarray: ...
+
+
+class Printer(Protocol):
+    def print_receipt(self, doc: Receipt) -> None: ...
+
+
+@dataclass
+class Services:
+    config: Config
+    catalog: Catalog
+    idcard: CardReader
+    camera: FrameSource
+    face_detector: FaceDetector
+    printer: Printer
+    platform: Any  # kiosk.platform.client.PlatformClient
+    outbox: Any  # kiosk.outbox.Outbox

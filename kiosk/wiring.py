@@ -1,0 +1,125 @@
+"""Builds a running terminal from its config: simulators for `sim://` URLs, drivers, platform
+client, outbox, catalog, and the controller the UI drives."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from devices.base import Action, DeviceError
+from devices.camera import open_camera
+from devices.idcard import IdCardReader
+from devices.printer import ReceiptPrinter
+from devices.simhost import SimHost
+from kiosk.catalog import load_catalog
+from kiosk.config import Config, ConfigError
+from kiosk.controller import KioskController
+from kiosk.face import FaceDetector
+from kiosk.outbox import Outbox, load_or_create_key
+from kiosk.platform.client import PlatformClient
+from kiosk.services import Services
+
+log = logging.getLogger(__name__)
+REQUIRED_DEVICES = ("idcard", "face_camera", "printer")
+
+
+@dataclass
+class Terminal:
+    controller: KioskController
+    sims: SimHost
+
+
+def _require_devices(config: Config) -> None:
+    missing = [name for name in REQUIRED_DEVICES if name not in config.devices]
+    if missing:
+        raise ConfigError("config has no [devices." + "], [devices.".join(missing) + "] section")
+
+
+def _read_secret(config: Config) -> str:
+    try:
+        return config.platform.secret_file.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ConfigError(
+            f"platform.secret_file: cannot read {config.platform.secret_file}: {err.strerror}"
+        ) from None
+
+
+def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
+    """Open the driver for a device by its role; raises DeviceError when it cannot be opened."""
+    driver: Any
+    if name == "idcard":
+        driver = IdCardReader(url)
+    elif name == "printer":
+        driver = ReceiptPrinter(url, paper_mm=int(options.get("paper_mm", 80)), name=name)
+    else:
+        return open_camera(url, name=name)
+    driver.open()
+    return driver
+
+
+@contextlib.contextmanager
+def open_terminal(config: Config) -> Iterator[Terminal]:
+    _require_devices(config)
+    sims = SimHost()
+    stack = contextlib.ExitStack()
+    stack.callback(sims.stop)
+    with stack:
+        urls = {name: sims.resolve(name, dev.url, dev.options) for name, dev in config.devices.items()}
+        drivers = {}
+        for name in REQUIRED_DEVICES:
+            drivers[name] = open_device(name, urls[name], config.devices[name].options)
+            stack.callback(drivers[name].close)
+        state_dir = config.storage.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        outbox = Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file))
+        stack.callback(outbox.close)
+        platform = PlatformClient(
+            config.platform.base_url,
+            config.platform.terminal_id,
+            _read_secret(config),
+            connect_timeout_s=config.platform.connect_timeout_s,
+            read_timeout_s=config.platform.read_timeout_s,
+            ca_file=config.platform.ca_file,
+        )
+        services = Services(
+            config=config,
+            catalog=load_catalog(),
+            idcard=drivers["idcard"],
+            camera=drivers["face_camera"],
+            face_detector=FaceDetector(config.face.detector_model),
+            printer=drivers["printer"],
+            platform=platform,
+            outbox=outbox,
+        )
+        yield Terminal(KioskController(services), sims)
+
+
+def device_statuses(config: Config) -> list[dict[str, Any]]:
+    """One status snapshot per configured device (opened briefly, then released)."""
+    sims = SimHost()
+    results = []
+    try:
+        for name, dev in config.devices.items():
+            try:
+                driver = open_device(name, sims.resolve(name, dev.url, dev.options), dev.options)
+            except DeviceError as err:
+                results.append(
+                    {
+                        "name": name,
+                        "kind": name,
+                        "state": "offline",
+                        "details": {"error": err.detail or err.message},
+                        "action": (err.action or Action.MAINTENANCE).value,
+                    }
+                )
+                continue
+            try:
+                results.append({**driver.status().as_dict(), "name": name})
+            finally:
+                driver.close()
+    finally:
+        sims.stop()
+    return results

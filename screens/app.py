@@ -1,0 +1,213 @@
+"""The Kivy application: a top bar over a ScreenManager; screens follow the flow's current step."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.core.window import Window
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.modalview import ModalView
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from kiosk.catalog import Item
+from kiosk.controller import KioskController
+from kiosk.flow import FlowError, Step
+from kiosk.session import IdleState
+from screens import theme
+from screens.home import HomeScreen
+from screens.items import CatalogScreen, GuideScreen
+from screens.steps import (
+    DoneScreen,
+    FaceScreen,
+    FormScreen,
+    IdCardScreen,
+    RatingScreen,
+    ReceiptScreen,
+    ReviewScreen,
+)
+from screens.widgets import BigButton, Panel, Text
+
+log = logging.getLogger(__name__)
+UNEXPECTED = "系统出现问题，请返回首页重新开始，或联系工作人员。"
+
+
+class TopBar(Panel):
+    def __init__(self, app: KioskApp) -> None:
+        super().__init__(
+            orientation="horizontal",
+            bg=theme.PRIMARY,
+            size_hint_y=None,
+            height=dp(theme.TOP_BAR_HEIGHT),
+            padding=(dp(30), dp(16)),
+            spacing=dp(20),
+        )
+        self.title = Text("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
+        self.countdown = Text("", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=0.3)
+        self.home = BigButton(
+            "首页",
+            app.go_home,
+            bg=theme.WHITE,
+            fg=theme.PRIMARY,
+            size=theme.FONT_BODY,
+            height=100,
+            size_hint_x=None,
+            width=dp(180),
+        )
+        self.home.tid = "home_button"
+        for widget in (self.title, self.countdown, self.home):
+            widget.pos_hint = {"center_y": 0.5}
+            self.add_widget(widget)
+
+
+class KioskApp(App):
+    def __init__(self, controller: KioskController, *, font_path: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.controller = controller
+        self.font_path = font_path
+        self.selected_item: Item | None = None
+        self.title = "政务服务自助终端"
+        self._warning: ModalView | None = None
+        self._cancel_card: threading.Event | None = None
+
+    # -- construction ----------------------------------------------------------------------
+    def build(self) -> BoxLayout:
+        LabelBase.register(DEFAULT_FONT, str(self.font_path))  # every widget renders Chinese
+        Window.clearcolor = theme.BACKGROUND
+        root = BoxLayout(orientation="vertical")
+        self.top_bar = TopBar(self)
+        self.manager = ScreenManager(transition=NoTransition())
+        for screen_class in (
+            HomeScreen,
+            CatalogScreen,
+            GuideScreen,
+            IdCardScreen,
+            FaceScreen,
+            FormScreen,
+            ReviewScreen,
+            ReceiptScreen,
+            RatingScreen,
+            DoneScreen,
+        ):
+            self.manager.add_widget(screen_class(self))
+        self.manager.bind(current=lambda *_: self._update_title())
+        root.add_widget(self.top_bar)
+        root.add_widget(self.manager)
+        Window.bind(on_touch_down=lambda *_: self.controller.user_activity())
+        Clock.schedule_interval(self._tick, 1.0)
+        self._update_title()
+        return root
+
+    @property
+    def screen(self) -> Any:
+        return self.manager.current_screen
+
+    def _update_title(self) -> None:
+        self.top_bar.title.text = self.screen.title
+        self.top_bar.home.opacity = 0 if self.manager.current == "home" else 1
+        self.top_bar.home.disabled = self.manager.current == "home"
+
+    # -- navigation ------------------------------------------------------------------------
+    def show(self, name: str) -> None:
+        self.manager.current = name
+
+    def go_home(self) -> None:
+        self.cancel_card_read()
+        self._dismiss_warning()
+        self.controller.end_session("home")
+        self.show("home")
+
+    def open_catalog(self, filter_name: str) -> None:
+        self.manager.get_screen("catalog").filter_name = filter_name
+        self.show("catalog")
+
+    def open_item(self, item: Item) -> None:
+        self.selected_item = item
+        self.show("guide")
+
+    def start_flow(self, item: Item, mode: str) -> None:
+        flow = self.controller.start(item, mode)
+        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(step)))
+        flow.begin()
+
+    def _follow(self, step: Step) -> None:
+        if self.controller.flow is None:
+            return  # the session ended while the step change was on its way
+        self.show(step.value)
+
+    # -- background work -------------------------------------------------------------------
+    def run_worker(
+        self,
+        work: Callable[[], Any],
+        on_error: Callable[[str], None],
+        on_done: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run blocking device/platform work off the UI thread; results come back on the UI thread."""
+
+        def target() -> None:
+            try:
+                result = work()
+            except FlowError as err:
+                message = err.message
+                Clock.schedule_once(lambda _dt: on_error(message))
+                return
+            except Exception:  # the citizen gets a way forward; the log gets the type, never the data
+                log.exception("unexpected error in a worker")
+                Clock.schedule_once(lambda _dt: on_error(UNEXPECTED))
+                return
+            if on_done is not None:
+                Clock.schedule_once(lambda _dt: on_done(result))
+
+        threading.Thread(target=target, daemon=True, name="kiosk-worker").start()
+
+    def cancel_card_read(self) -> None:
+        if self._cancel_card is not None:
+            self._cancel_card.set()
+
+    def new_card_cancel(self) -> threading.Event:
+        self._cancel_card = threading.Event()
+        return self._cancel_card
+
+    # -- inactivity ------------------------------------------------------------------------
+    def _tick(self, _dt: float) -> None:
+        away = self.manager.current != "home"
+        state = self.controller.tick(away)
+        left = int(self.controller.idle.remaining())
+        self.top_bar.countdown.text = f"{left} 秒后返回首页" if away else ""
+        if state is IdleState.EXPIRED:
+            log.info("idle timeout: back to home")
+            self.go_home()
+        elif state is IdleState.WARNING:
+            self._show_warning(left)
+        else:
+            self._dismiss_warning()
+
+    def _show_warning(self, left: int) -> None:
+        if self._warning is None:
+            view = ModalView(size_hint=(0.8, None), height=dp(420), auto_dismiss=False)
+            box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
+            self._warning_text = Text("", size=theme.FONT_HEADING, halign="center")
+            box.add_widget(self._warning_text)
+            stay = BigButton("继续办理", self._stay)
+            stay.tid = "stay"
+            box.add_widget(stay)
+            view.add_widget(box)
+            view.open()
+            self._warning = view
+        self._warning_text.text = f"您还在吗？\n{left} 秒后将清除您的信息并返回首页。"
+
+    def _stay(self) -> None:
+        self.controller.user_activity()
+        self._dismiss_warning()
+
+    def _dismiss_warning(self) -> None:
+        if self._warning is not None:
+            self._warning.dismiss()
+            self._warning = None

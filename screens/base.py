@@ -1,0 +1,65 @@
+"""The base of every screen: a titled body with one place for a citizen-facing error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+
+from screens import theme
+from screens.widgets import BigButton, Panel, Text
+
+if TYPE_CHECKING:
+    from screens.app import KioskApp
+
+
+class KioskScreen(Screen):
+    title = "政务服务自助终端"
+
+    def __init__(self, app: KioskApp, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self.body = BoxLayout(orientation="vertical", padding=dp(theme.PADDING), spacing=dp(24))
+        self.add_widget(self.body)
+        self.error_box: Panel | None = None
+
+    def on_pre_enter(self, *_args) -> None:
+        self.clear_error()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the body from the current flow state (screens override)."""
+
+    def show_error(self, message: str, retry: Callable[[], None] | None = None) -> None:
+        """A short Chinese sentence and a way forward: retry where it makes sense, always 返回首页."""
+        self.clear_error()
+        box = Panel(
+            orientation="vertical",
+            bg=theme.ERROR_BG,
+            radius=16,
+            size_hint_y=None,
+            padding=dp(24),
+            spacing=dp(16),
+        )
+        label = Text(message, size=theme.FONT_BODY, color=theme.ACCENT)
+        row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
+        if retry is not None:
+            retry_button = BigButton("重试", lambda: (self.clear_error(), retry()))
+            retry_button.name = "retry"
+            row.add_widget(retry_button)
+        row.add_widget(BigButton("返回首页", self.app.go_home, bg=theme.SURFACE, fg=theme.PRIMARY))
+        box.add_widget(label)
+        box.add_widget(row)
+        box.bind(minimum_height=box.setter("height"))
+        self.error_box = box
+        self.error_message = message
+        self.body.add_widget(box)
+
+    def clear_error(self) -> None:
+        if self.error_box is not None:
+            self.body.remove_widget(self.error_box)
+            self.error_box = None
+        self.error_message = None

@@ -1,0 +1,187 @@
+"""Scripted sessions on the real UI: simulated touches through Kivy's input path, a screenshot of
+every screen, the printed receipt and a summary. Used by the e2e tests and as the hall demo.
+
+A scenario is a generator: it yields a predicate and resumes once the predicate holds (checked
+every frame), so the script reads top to bottom like a citizen's visit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.tests.common import UnitTestTouch
+from kivy.uix.widget import Widget
+
+log = logging.getLogger(__name__)
+Wait = Callable[[], bool]
+Script = Generator[Wait, None, None]
+STEP_TIMEOUT_S = 45.0
+DEMO_ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记: 全程网办, a form and no paper materials
+DEMO_PHONE = "13800138000"
+
+
+class ScenarioFailed(Exception):
+    pass
+
+
+class ScenarioRunner:
+    def __init__(self, app: Any, terminal: Any, scenario: str, artifacts: Path, server: Any = None) -> None:
+        self.app, self.terminal, self.scenario, self.server = app, terminal, scenario, server
+        self.artifacts = artifacts
+        self.screens: list[str] = []
+        self.summary: dict[str, Any] = {
+            "scenario": scenario,
+            "case_no": None,
+            "item_code": None,
+            "mode": None,
+            "rating": None,
+            "wiped": False,
+            "screens": self.screens,
+        }
+        self.exit_code = 1
+        self._script: Script | None = None
+        self._waiting: Wait | None = None
+        self._deadline = 0.0
+
+    # -- driver -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.artifacts.exists():
+            shutil.rmtree(self.artifacts)
+        self.artifacts.mkdir(parents=True)
+        self._script = getattr(self, f"scenario_{self.scenario}")()
+        Clock.schedule_interval(self._step, 0)
+
+    def _step(self, _dt: float) -> bool:
+        try:
+            if self._waiting is not None and not self._waiting():
+                if time.monotonic() > self._deadline:
+                    raise ScenarioFailed(
+                        f"timed out on screen {self.app.manager.current!r}: "
+                        f"{getattr(self._waiting, 'what', 'condition')}"
+                    )
+                return True
+            assert self._script is not None
+            self._waiting = next(self._script)
+            self._deadline = time.monotonic() + STEP_TIMEOUT_S
+            return True
+        except StopIteration:
+            self.exit_code = 0
+            self._finish(None)
+        except Exception as err:  # any failure ends the run with a non-zero exit and the reason
+            log.error("scenario %s failed: %s", self.scenario, err)
+            self._finish(str(err))
+        return False
+
+    def _finish(self, error: str | None) -> None:
+        self.summary["error"] = error
+        (self.artifacts / "summary.json").write_text(json.dumps(self.summary, ensure_ascii=False, indent=1))
+        self.app.stop()
+
+    # -- primitives ---------------------------------------------------------------------------
+    def wait(self, predicate: Wait, what: str) -> Iterator[Wait]:
+        predicate.what = what  # type: ignore[attr-defined]
+        yield predicate
+
+    def frames(self, count: int = 3) -> Iterator[Wait]:
+        left = [count]
+
+        def done() -> bool:
+            left[0] -= 1
+            return left[0] <= 0
+
+        yield from self.wait(done, f"{count} frames")
+
+    def pause(self, seconds: float) -> Iterator[Wait]:
+        until = time.monotonic() + seconds
+        yield from self.wait(lambda: time.monotonic() >= until, f"{seconds}s")
+
+    def screen(self, name: str) -> Iterator[Wait]:
+        yield from self.wait(lambda: self.app.manager.current == name, f"screen {name}")
+        yield from self.frames(3)
+
+    def shot(self, label: str) -> Iterator[Wait]:
+        yield from self.frames(2)  # let the last change be drawn
+        produced = Window.screenshot(name=str(self.artifacts / "shot{:04d}.png"))
+        target = self.artifacts / f"{len(self.screens) + 1:02d}-{label}.png"
+        Path(produced).rename(target)
+        self.screens.append(label)
+
+    def find(self, tid: str) -> Widget | None:
+        for root in Window.children:  # the app's root and any open modal view
+            for widget in root.walk(restrict=False):
+                if getattr(widget, "tid", None) == tid and widget.get_root_window() is not None:
+                    return widget
+        return None
+
+    def tap(self, tid: str) -> Iterator[Wait]:
+        yield from self.wait(lambda: self.find(tid) is not None, f"widget {tid}")
+        widget = self.find(tid)
+        assert widget is not None
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        yield from self.frames(2)
+
+    # -- scenarios ----------------------------------------------------------------------------
+    def scenario_online(self) -> Script:
+        sims = self.terminal.sims
+        yield from self.screen("home")
+        yield from self.shot("home")
+        yield from self.tap("tile:kuasheng")
+        yield from self.screen("catalog")
+        yield from self.shot("catalog")
+        yield from self.tap(f"item:{DEMO_ITEM}")
+        yield from self.screen("guide")
+        yield from self.shot("guide")
+        yield from self.tap("start")
+        yield from self.screen("idcard")
+        yield from self.shot("idcard")
+        sims.idcard.insert(0)  # the citizen puts the card on the reader
+        yield from self.screen("face")
+        yield from self.pause(0.3)
+        yield from self.shot("face")
+        sims.idcard.remove()
+        yield from self.screen("form")
+        yield from self.shot("form")
+        yield from self.tap("field:phone")
+        for digit in DEMO_PHONE:
+            yield from self.tap(f"key:{digit}")
+        yield from self.shot("form-filled")
+        yield from self.tap("next")
+        yield from self.screen("review")
+        yield from self.shot("review")
+        yield from self.tap("submit")
+        yield from self.screen("receipt")
+        yield from self.shot("receipt")
+        self._copy_receipt()
+        yield from self.tap("next")
+        yield from self.screen("rating")
+        yield from self.shot("rating")
+        yield from self.tap("rate:5")
+        yield from self.screen("done")
+        yield from self.shot("done")
+        self._record_outcome()
+        yield from self.tap("finish")
+        yield from self.screen("home")
+
+    def _record_outcome(self) -> None:
+        controller = self.app.controller
+        outcome = controller.last_outcome or {}
+        self.summary.update({key: outcome.get(key) for key in ("case_no", "item_code", "mode", "rating")})
+        wiped = controller.last_wiped
+        self.summary["wiped"] = bool(wiped and wiped.wiped and not wiped.personal_data_present)
+
+    def _copy_receipt(self) -> None:
+        jobs = self.terminal.sims.printer.jobs
+        if not jobs:
+            raise ScenarioFailed("no receipt was printed")
+        shutil.copy(jobs[-1].png_path, self.artifacts / "receipt.png")

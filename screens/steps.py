@@ -1,0 +1,394 @@
+"""Screens for the steps of a flow: identity, form, review, receipt, rating, farewell.
+
+Each screen renders `app.controller.flow` and calls one flow action; blocking actions run through
+`app.run_worker` so the UI never freezes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+from kivy.clock import Clock
+from kivy.graphics.texture import Texture
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.image import Image
+from kivy.uix.textinput import TextInput
+from kivy.uix.widget import Widget
+
+from screens import theme
+from screens.base import KioskScreen
+from screens.items import scroll_column
+from screens.widgets import BigButton, NumPad, Panel, Text
+
+SATISFACTION = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+BAD_REASONS = ["等候时间长", "操作太复杂", "设备有故障", "信息不准确", "其他"]
+NUMERIC_TYPES = {"phone", "number", "id_number"}
+
+
+class StepScreen(KioskScreen):
+    @property
+    def flow(self):
+        return self.app.controller.flow
+
+
+class IdCardScreen(StepScreen):
+    title = "身份核验"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="idcard", **kwargs)
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.body.add_widget(Widget(size_hint_y=0.2))
+        self.body.add_widget(
+            Text("请将身份证放在下方读卡区", size=theme.FONT_TITLE, halign="center", bold=True)
+        )
+        self.body.add_widget(Text("放好后请不要移动，读取约需 1 秒", halign="center", color=theme.TEXT_MUTED))
+        card = Panel(
+            bg=theme.hex_rgba("#DCE7F5"),
+            radius=24,
+            size_hint=(None, None),
+            size=(dp(520), dp(330)),
+            pos_hint={"center_x": 0.5},
+        )
+        card.add_widget(Text("身份证\n读卡区", size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
+        self.body.add_widget(card)
+        self.body.add_widget(Widget())
+
+    def on_enter(self, *_args) -> None:
+        self.read()
+
+    def read(self) -> None:
+        flow, cancel = self.flow, self.app.new_card_cancel()
+        if flow is not None:
+            self.app.run_worker(lambda: flow.read_card(cancel), lambda msg: self.show_error(msg, self.read))
+
+    def on_leave(self, *_args) -> None:
+        self.app.cancel_card_read()
+
+
+class FaceScreen(StepScreen):
+    title = "人脸识别"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="face", **kwargs)
+        self._texture: Texture | None = None
+        self._frame = None
+        self._preview_stop = threading.Event()
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.body.add_widget(
+            Text("请正对屏幕，摘下帽子和眼镜", size=theme.FONT_HEADING, halign="center", bold=True)
+        )
+        self.preview = Image(size_hint_y=0.7, fit_mode="contain")
+        self.body.add_widget(self.preview)
+        self.status = Text("正在核验，请保持不动……", halign="center", color=theme.TEXT_MUTED)
+        self.body.add_widget(self.status)
+
+    def on_enter(self, *_args) -> None:
+        self._preview_stop.clear()
+        threading.Thread(target=self._grab_frames, daemon=True, name="face-preview").start()
+        self._preview_event = Clock.schedule_interval(self._show_frame, 1 / 15)
+        self.verify()
+
+    def verify(self) -> None:
+        flow = self.flow
+        if flow is not None:
+            self.status.text = "正在核验，请保持不动……"
+            self.app.run_worker(flow.check_face, lambda msg: self.show_error(msg, self.verify))
+
+    def _grab_frames(self) -> None:
+        camera = self.app.controller.services.camera
+        while not self._preview_stop.is_set():
+            try:
+                self._frame = camera.read_frame()
+            except Exception:  # the verify worker reports camera faults; the preview just stops
+                return
+
+    def _show_frame(self, _dt: float) -> None:
+        frame, self._frame = self._frame, None
+        if frame is None:
+            return
+        frame = cv2.flip(frame, 0)  # OpenCV rows go top-down, GL textures bottom-up
+        height, width = frame.shape[:2]
+        if self._texture is None or self._texture.size != (width, height):
+            self._texture = Texture.create(size=(width, height), colorfmt="bgr")  # reused for every frame
+        self._texture.blit_buffer(frame.tobytes(), colorfmt="bgr", bufferfmt="ubyte")
+        self.preview.texture = self._texture
+        self.preview.canvas.ask_update()
+
+    def on_leave(self, *_args) -> None:
+        self._preview_stop.set()
+        self._preview_event.cancel()
+        self._frame = None
+        self.preview.texture = None  # the last frame of the citizen's face does not linger on screen
+
+
+class FormScreen(StepScreen):
+    title = "填写申请信息"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="form", **kwargs)
+        self.values: dict[str, str] = {}
+        self.focused: str | None = None
+
+    def refresh(self) -> None:
+        flow = self.flow
+        self.body.clear_widgets()
+        if flow is None:
+            return
+        self.values, self.focused = {}, None
+        self.inputs: dict[str, Widget] = {}
+        self.errors: dict[str, Text] = {}
+        scroll, column = scroll_column()
+        for spec in flow.item.form:
+            column.add_widget(Text(spec.label + ("（必填）" if spec.required else "（选填）"), bold=True))
+            column.add_widget(self._field_widget(spec))
+            error = Text("", size=theme.FONT_SMALL, color=theme.ACCENT)
+            self.errors[spec.field] = error
+            column.add_widget(error)
+        self.body.add_widget(scroll)
+        if any(spec.type in NUMERIC_TYPES for spec in flow.item.form):
+            self.body.add_widget(
+                NumPad(self._key, allow_x=any(s.type == "id_number" for s in flow.item.form))
+            )
+            first = next(s.field for s in flow.item.form if s.type in NUMERIC_TYPES)
+            self._focus(first)
+        submit = BigButton("下一步", self._submit)
+        submit.tid = "next"
+        self.body.add_widget(submit)
+
+    def _field_widget(self, spec) -> Widget:
+        if spec.type == "choice":
+            row = BoxLayout(size_hint_y=None, height=dp(110), spacing=dp(16))
+            for option in spec.options or []:
+                button = BigButton(
+                    option,
+                    lambda o=option, f=spec.field: self._choose(f, o),
+                    bg=theme.SURFACE,
+                    fg=theme.TEXT,
+                    size=theme.FONT_BODY,
+                    height=110,
+                )
+                button.tid = f"choice:{spec.field}:{option}"
+                row.add_widget(button)
+            self.inputs[spec.field] = row
+            return row
+        if spec.type in NUMERIC_TYPES:
+            box = BigButton(
+                "",
+                lambda f=spec.field: self._focus(f),
+                bg=theme.SURFACE,
+                fg=theme.TEXT,
+                size=theme.FONT_HEADING,
+                height=110,
+            )
+            box.tid = f"field:{spec.field}"
+            self.inputs[spec.field] = box
+            return box
+        entry = TextInput(
+            multiline=False,
+            font_size=dp(theme.FONT_BODY * theme.font_scale),
+            size_hint_y=None,
+            height=dp(110),
+            padding=(dp(20), dp(30)),
+        )
+        entry.tid = f"field:{spec.field}"
+        entry.bind(text=lambda _w, text, f=spec.field: self.values.__setitem__(f, text))
+        self.inputs[spec.field] = entry
+        return entry
+
+    def _focus(self, field: str) -> None:
+        self.focused = field
+        for name, widget in self.inputs.items():
+            if isinstance(widget, BigButton):
+                widget._bg = theme.hex_rgba("#FFF7D6") if name == field else theme.SURFACE
+                widget._sync()
+
+    def _key(self, key: str) -> None:
+        if self.focused is None:
+            return
+        value = self.values.get(self.focused, "")
+        value = {"del": value[:-1], "clear": ""}.get(key, value + key)
+        self.values[self.focused] = value[:19]
+        self.inputs[self.focused].text = self.values[self.focused]
+
+    def _choose(self, field: str, option: str) -> None:
+        self.values[field] = option
+        for button in self.inputs[field].children:
+            button._bg = theme.PRIMARY if button.text == option else theme.SURFACE
+            button.color = theme.WHITE if button.text == option else theme.TEXT
+            button._sync()
+
+    def _submit(self) -> None:
+        errors = self.flow.submit_form(self.values)
+        for field, label in self.errors.items():
+            label.text = errors.get(field, "")
+
+
+class ReviewScreen(StepScreen):
+    title = "核对信息"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="review", **kwargs)
+
+    def refresh(self) -> None:
+        flow = self.flow
+        self.body.clear_widgets()
+        if flow is None:
+            return
+        self.body.add_widget(Text("请核对以下信息，确认无误后提交", size=theme.FONT_HEADING, bold=True))
+        panel = Panel(orientation="vertical", radius=16, size_hint_y=None, padding=dp(30), spacing=dp(14))
+        for label, value in flow.review_lines():
+            panel.add_widget(Text(f"[color=4B5563]{label}：[/color]{value}", markup=True))
+        panel.bind(minimum_height=panel.setter("height"))
+        self.body.add_widget(panel)
+        self.body.add_widget(Widget())
+        self.busy = Text("", halign="center", color=theme.TEXT_MUTED)
+        self.body.add_widget(self.busy)
+        self.submit_button = BigButton("确认提交", self._submit)
+        self.submit_button.tid = "submit"
+        self.body.add_widget(self.submit_button)
+
+    def _submit(self) -> None:
+        self.submit_button.disabled = True  # one touch, one application
+        self.busy.text = "正在提交，请稍候……"
+
+        def failed(message: str) -> None:
+            self.busy.text = ""
+            self.submit_button.disabled = False
+            self.show_error(message)
+
+        self.app.run_worker(self.flow.submit, failed)
+
+
+class ReceiptScreen(StepScreen):
+    title = "提交成功"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="receipt", **kwargs)
+
+    def refresh(self) -> None:
+        flow = self.flow
+        self.body.clear_widgets()
+        if flow is None:
+            return
+        session = flow.session
+        self.body.add_widget(Widget(size_hint_y=0.1))
+        if session.case:
+            self.body.add_widget(
+                Text("申请已提交成功", size=theme.FONT_TITLE, bold=True, halign="center", color=theme.SUCCESS)
+            )
+            self.body.add_widget(
+                Text(f"办件编号：{session.case['case_no']}", size=theme.FONT_HEADING, halign="center")
+            )
+            self.body.add_widget(
+                Text(f"查询码：{session.case['query_code']}", size=theme.FONT_HEADING, halign="center")
+            )
+        else:
+            self.body.add_widget(Text("申请已保存", size=theme.FONT_TITLE, bold=True, halign="center"))
+            self.body.add_widget(Text("网络恢复后本机将自动提交，无需再次办理。", halign="center"))
+            self.body.add_widget(Text(f"终端流水号：{session.terminal_ref}", halign="center"))
+        note = flow.receipt_problem or "请取走下方出纸口打印的回执，凭回执可查询办理进度。"
+        self.body.add_widget(
+            Text(note, halign="center", color=theme.ACCENT if flow.receipt_problem else theme.TEXT)
+        )
+        self.body.add_widget(Widget())
+        done = BigButton("下一步", flow.finish_receipt)
+        done.tid = "next"
+        self.body.add_widget(done)
+
+
+class RatingScreen(StepScreen):
+    title = "服务评价"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="rating", **kwargs)
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.chosen: int | None = None
+        self.reasons: set[str] = set()
+        self.body.add_widget(
+            Text("请您对本次服务进行评价", size=theme.FONT_HEADING, bold=True, halign="center")
+        )
+        self.body.add_widget(Text("评价是自愿的，可以跳过", halign="center", color=theme.TEXT_MUTED))
+        for level, label in SATISFACTION.items():
+            button = BigButton(
+                label, lambda n=level: self._rate(n), bg=theme.SURFACE, fg=theme.TEXT, height=120
+            )
+            button.tid = f"rate:{level}"
+            self.body.add_widget(button)
+        self.reason_box = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(12))
+        self.reason_box.bind(minimum_height=self.reason_box.setter("height"))
+        self.body.add_widget(self.reason_box)
+        self.body.add_widget(Widget())
+        skip = BigButton("跳过", self._skip, bg=theme.hex_rgba("#E3E9F2"), fg=theme.TEXT)
+        skip.tid = "skip"
+        self.body.add_widget(skip)
+
+    def _rate(self, level: int) -> None:
+        if level > 2:
+            self._send(level, [])
+            return
+        self.chosen = level
+        self.reason_box.clear_widgets()
+        self.reason_box.add_widget(Text("请选择不满意的原因（可多选）", bold=True))
+        row = BoxLayout(size_hint_y=None, height=dp(110), spacing=dp(10))
+        for reason in BAD_REASONS:
+            button = BigButton(
+                reason,
+                lambda r=reason: self._toggle(r),
+                bg=theme.SURFACE,
+                fg=theme.TEXT,
+                size=theme.FONT_SMALL,
+                height=110,
+            )
+            button.tid = f"reason:{reason}"
+            row.add_widget(button)
+        self.reason_box.add_widget(row)
+        send = BigButton("提交评价", lambda: self._send(level, sorted(self.reasons)))
+        send.tid = "send_rating"
+        self.reason_box.add_widget(send)
+
+    def _toggle(self, reason: str) -> None:
+        self.reasons ^= {reason}
+
+    def _send(self, level: int, reasons: list[str]) -> None:
+        flow = self.flow
+        self.app.run_worker(lambda: flow.rate(level, reasons), self.show_error)
+
+    def _skip(self) -> None:
+        self.flow.skip_rating()
+
+
+class DoneScreen(StepScreen):
+    title = "办理完成"
+    AUTO_HOME_S = 8
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="done", **kwargs)
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.body.add_widget(Widget(size_hint_y=0.3))
+        self.body.add_widget(Text("感谢您的使用", size=theme.FONT_TITLE, bold=True, halign="center"))
+        self.body.add_widget(Text("请带好您的身份证和回执", size=theme.FONT_HEADING, halign="center"))
+        self.body.add_widget(Widget())
+        home = BigButton("返回首页", self.app.go_home)
+        home.tid = "finish"
+        self.body.add_widget(home)
+
+    def on_enter(self, *_args) -> None:
+        self.app.controller.end_session("finished")  # nothing personal is needed from here on
+        self._auto = Clock.schedule_once(lambda _dt: self._auto_home(), self.AUTO_HOME_S)
+
+    def _auto_home(self) -> None:
+        if self.app.manager.current == "done":
+            self.app.go_home()
+
+    def on_leave(self, *_args) -> None:
+        self._auto.cancel()

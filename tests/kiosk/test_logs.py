@@ -1,0 +1,21 @@
+import io
+import json
+import logging
+
+from kiosk.logs import redact, setup_logging
+
+
+def test_redact_masks_id_numbers_and_phones_but_not_case_numbers():
+    text = "id 11010519491231002X phone 13800138000 case KS2026112212345678 ref T4115020001"
+    assert redact(text) == "id [id-number] phone [phone] case KS2026112212345678 ref T4115020001"
+
+
+def test_log_lines_are_json_and_redacted_including_arguments():
+    stream = io.StringIO()
+    handler = setup_logging("INFO", stream)
+    try:
+        logging.getLogger("t").warning("card %s read", "420527198311115318")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    entry = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert entry["msg"] == "card [id-number] read" and entry["level"] == "warning"
