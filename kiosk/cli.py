@@ -111,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     server = ServerThread(state_dir / "platform-sim.db", {probe.platform.terminal_id: secret})
     server.start()
     try:
-        config = demo_config(state_dir, server.base_url, window=(width, height))
+        config = demo_config(state_dir, server.base_url, window=(width, height), auto_card=not args.headless)
         if args.headless:
             return _run_ui(
                 config, locked=False, scenario=args.scenario, artifacts=args.artifacts, server=server

@@ -11,9 +11,22 @@ from kiosk.paths import ASSETS, shared_dir
 DEMO_TERMINAL_ID = "T4115020001"
 
 
-def demo_config(state_dir: Path, platform_url: str, *, window: tuple[int, int] = (540, 960)) -> Config:
-    """A complete config for the demo; writes the terminal's secret under `state_dir/secrets`."""
+def demo_config(
+    state_dir: Path,
+    platform_url: str,
+    *,
+    window: tuple[int, int] = (540, 960),
+    camera_source: Path | None = None,
+    auto_card: bool = False,
+) -> Config:
+    """A complete config for the demo; writes the terminal's secret under `state_dir/secrets`.
+
+    `auto_card` lets a simulated hand put the demo card on the reader (interactive demo); scripted
+    scenarios and tests insert cards themselves.
+    """
     shared = shared_dir()
+    camera_source = camera_source or shared / "testdata" / "faces" / "obama.jpg"
+    identities = ASSETS / "demo" / "identities.json"
     secret_file = state_dir / "secrets" / "app_secret"
     if not secret_file.exists():
         secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -32,8 +45,8 @@ def demo_config(state_dir: Path, platform_url: str, *, window: tuple[int, int] =
         },
         "storage": {"state_dir": str(state_dir)},
         "devices": {
-            "idcard": {"url": f"sim://idcard?identities={ASSETS / 'demo' / 'identities.json'}"},
-            "face_camera": {"url": f"sim://camera?source={shared / 'testdata' / 'faces' / 'obama.jpg'}"},
+            "idcard": {"url": f"sim://idcard?identities={identities}" + ("&auto=1" if auto_card else "")},
+            "face_camera": {"url": f"sim://camera?source={camera_source}"},
             "printer": {"url": f"sim://printer?render={state_dir / 'printed'}", "paper_mm": 80},
         },
         "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},

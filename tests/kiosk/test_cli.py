@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kiosk.cli import build_parser, main
+from kiosk.demo import demo_config
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "demo", "platform-sim", "devices"):
+        assert command in out
+
+
+def test_version():
+    result = subprocess.run([sys.executable, "-m", "kiosk", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("kiosk ")
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path, capsys):
+    path = write_config(tmp_path, '[terminal]\nid = "T1"\n')
+    assert main(["devices", "status", "--config", str(path), "--json"]) == 2
+    assert "terminal.id" in capsys.readouterr().err
+
+
+def test_devices_status_json_reports_each_simulated_device(tmp_path, capsys):
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    devices = "".join(f'[devices.{n}]\nurl = "{d.url}"\n' for n, d in config.devices.items())
+    path = write_config(
+        tmp_path,
+        f"""
+[terminal]
+id = "T4115020001"
+region_code = "411502"
+hall_name = "测试大厅"
+[platform]
+base_url = "http://127.0.0.1:1"
+terminal_id = "T4115020001"
+secret_file = "{config.platform.secret_file}"
+[storage]
+state_dir = "{tmp_path / "state"}"
+[face]
+detector_model = "{config.face.detector_model}"
+{devices}""",
+    )
+    assert main(["devices", "status", "--config", str(path), "--json"]) == 0
+    statuses = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
+    assert set(statuses) == {"idcard", "face_camera", "printer"}
+    assert all(s["state"] == "online" for s in statuses.values())
+    assert statuses["printer"]["details"]["paper"] == "full"

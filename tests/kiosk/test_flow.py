@@ -1,0 +1,150 @@
+"""A whole 全程网办 session without Kivy: real simulators on a pty and a socket, the platform
+simulator over HTTP, the encrypted outbox on disk."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.demo import demo_config
+from kiosk.flow import FlowError, Step
+from kiosk.paths import ASSETS
+from kiosk.platform_sim import ServerThread
+from kiosk.platform_sim.store import SimStore
+from kiosk.wiring import open_terminal
+
+ITEM = "KS-SAMPLE-JY-SY-0007"
+
+
+@pytest.fixture
+def kiosk(tmp_path):
+    state = tmp_path / "state"
+    probe = demo_config(state, "http://127.0.0.1:1")
+    secret = probe.platform.secret_file.read_text()
+    server = ServerThread(tmp_path / "platform.db", {probe.platform.terminal_id: secret}).start()
+    config = demo_config(state, server.base_url)
+    with open_terminal(config) as terminal:
+        terminal.server = server
+        yield terminal
+    server.stop()
+
+
+def start(terminal):
+    controller = terminal.controller
+    flow = controller.start(controller.services.catalog.get(ITEM))
+    flow.begin()
+    return flow
+
+
+def identify(terminal, flow):
+    terminal.sims.idcard.insert(0)
+    flow.read_card()
+    flow.check_face()
+    assert flow.step is Step.FORM
+
+
+def test_online_session_end_to_end(kiosk, tmp_path):
+    flow = start(kiosk)
+    steps = []
+    flow.on_step(steps.append)
+    identify(kiosk, flow)
+    assert flow.session.identity.name == "王建国" and flow.session.proof is not None
+    assert flow.submit_form({"phone": "1380013800"}) == {"phone": "请输入11位手机号码。"}
+    assert flow.step is Step.FORM
+    assert flow.submit_form({"phone": "13800138000", "last_employer": "  "}) == {}
+    review = dict(flow.review_lines())
+    assert review["证件号码"] == "4115**********0031" and review["联系电话"] == "138****8000"
+    flow.submit()
+    case = flow.session.case
+    assert flow.step is Step.RECEIPT and flow.receipt_problem is None
+    job = kiosk.sims.printer.wait_for_job(timeout=5)
+    assert any(case["case_no"] in line for line in job.lines)
+    assert not any("411502195803120031" in line for line in job.lines)
+    assert job.qr_data and case["case_no"] in job.qr_data[0]
+    flow.finish_receipt()
+    flow.rate(2, ["操作太复杂"])
+    assert steps[-1] is Step.DONE
+    store = SimStore(tmp_path / "platform.db")
+    stored = store.get_case(case["case_no"])
+    assert stored["item_code"] == ITEM and store.rating_count() == 1
+    kiosk.controller.end_session("finished")
+    assert kiosk.controller.last_wiped.wiped and not kiosk.controller.last_wiped.personal_data_present
+
+
+def test_bad_rating_needs_a_reason(kiosk):
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    flow.submit()
+    flow.finish_receipt()
+    with pytest.raises(FlowError, match="原因"):
+        flow.rate(1)
+    assert flow.step is Step.RATING
+
+
+def test_card_wait_can_be_cancelled(kiosk):
+    flow = start(kiosk)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(FlowError):
+        flow.read_card(cancel)
+    assert flow.step is Step.IDCARD and flow.session.identity is None
+
+
+def test_no_face_in_front_of_the_camera_gives_guidance(tmp_path):
+    blank = tmp_path / "empty-hall.png"
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 200, np.uint8))
+    state = tmp_path / "state"
+    probe = demo_config(state, "http://127.0.0.1:1")
+    with ServerThread(
+        tmp_path / "p.db", {probe.platform.terminal_id: probe.platform.secret_file.read_text()}
+    ) as s, open_terminal(demo_config(state, s.base_url, camera_source=blank)) as terminal:
+        flow = start(terminal)
+        terminal.sims.idcard.insert(0)
+        flow.read_card()
+        with pytest.raises(FlowError, match="正对屏幕"):
+            flow.check_face()
+        assert flow.step is Step.FACE and flow.session.proof is None
+
+
+def test_platform_down_at_submit_keeps_the_application_and_says_so(kiosk):
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    kiosk.server.stop()
+    flow.submit()
+    assert flow.step is Step.RECEIPT and flow.session.case is None
+    outbox = kiosk.controller.services.outbox
+    assert outbox.counts()["pending"] == 1
+    job = kiosk.sims.printer.wait_for_job(timeout=5)
+    assert any(flow.session.terminal_ref in line for line in job.lines)
+    flow.finish_receipt()
+    assert flow.step is Step.DONE  # nothing to rate before a case number exists
+
+
+def test_paper_out_keeps_the_case_and_tells_the_citizen(kiosk):
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    kiosk.sims.printer.paper = "out"
+    flow.submit()
+    assert flow.session.case and flow.session.case["case_no"].startswith("KS")
+    assert "回执打印失败" in flow.receipt_problem and flow.step is Step.RECEIPT
+
+
+def test_actions_out_of_order_are_refused(kiosk):
+    flow = start(kiosk)
+    with pytest.raises(FlowError):
+        flow.submit()
+
+
+def test_demo_identities_are_valid_cards():
+    from devices.idcard.simulator import load_identities
+    from kiosk.idnumber import is_valid_id_number
+
+    people = load_identities(Path(ASSETS / "demo" / "identities.json"))
+    assert people and all(is_valid_id_number(p["id_number"]) for p in people)
