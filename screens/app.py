@@ -50,7 +50,7 @@ class TopBar(Panel):
             spacing=dp(20),
         )
         self.title = Text("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
-        self.countdown = Text("", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=0.3)
+        self.countdown = Text("", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=0.55)
         self.home = BigButton(
             "首页",
             app.go_home,

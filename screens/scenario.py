@@ -109,7 +109,7 @@ class ScenarioRunner:
 
     def shot(self, label: str) -> Iterator[Wait]:
         yield from self.frames(2)  # let the last change be drawn
-        produced = Window.screenshot(name=str(self.artifacts / "shot{:04d}.png"))
+        produced = Window.screenshot(name=str(self.artifacts / "shot.png"))  # Kivy adds a counter
         target = self.artifacts / f"{len(self.screens) + 1:02d}-{label}.png"
         Path(produced).rename(target)
         self.screens.append(label)
@@ -172,6 +172,7 @@ class ScenarioRunner:
         self._record_outcome()
         yield from self.tap("finish")
         yield from self.screen("home")
+        yield from self.shot("home-again")
 
     def _record_outcome(self) -> None:
         controller = self.app.controller
