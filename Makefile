@@ -10,7 +10,7 @@ TEST_PACKAGES := $(BASE_PACKAGES) xvfb
 DEMO_PACKAGES := $(BASE_PACKAGES) $(if $(DISPLAY),,xvfb)
 XVFB := xvfb-run -a -s "-screen 0 1080x1920x24"
 
-.PHONY: demo test lint bench sysdeps-test sysdeps-demo uv venv
+.PHONY: demo test lint sysdeps-test sysdeps-demo uv venv
 
 demo: sysdeps-demo venv
 	@if [ -n "$$DISPLAY" ]; then $(UV) run kiosk demo; \
@@ -24,9 +24,6 @@ test: sysdeps-test venv
 lint: venv
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-
-bench: venv
-	$(UV) run kiosk bench
 
 sysdeps-test:
 	@$(MAKE) --no-print-directory _apt PACKAGES="$(TEST_PACKAGES)"
