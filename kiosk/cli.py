@@ -16,6 +16,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from kiosk.cli_devices import add_device_commands
 from kiosk.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kiosk.logs import setup_logging
 
@@ -74,15 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     status = dsub.add_parser("status", help="state of every configured device")
     _config_arg(status)
     _json_arg(status)
+    status.set_defaults(handler=cmd_devices)
+    add_device_commands(dsub, sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "INFO"))
-    handlers = {"run": cmd_run, "demo": cmd_demo, "platform-sim": cmd_platform_sim, "devices": cmd_devices}
+    handlers = {"run": cmd_run, "demo": cmd_demo, "platform-sim": cmd_platform_sim}
     try:
-        return handlers[args.command](args)
+        return (getattr(args, "handler", None) or handlers[args.command])(args)
     except ConfigError as err:
         print(f"kiosk: {err}", file=sys.stderr)
         return 2

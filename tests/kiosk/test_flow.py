@@ -100,9 +100,12 @@ def test_no_face_in_front_of_the_camera_gives_guidance(tmp_path):
     cv2.imwrite(str(blank), np.full((480, 640, 3), 200, np.uint8))
     state = tmp_path / "state"
     probe = demo_config(state, "http://127.0.0.1:1")
-    with ServerThread(
-        tmp_path / "p.db", {probe.platform.terminal_id: probe.platform.secret_file.read_text()}
-    ) as s, open_terminal(demo_config(state, s.base_url, camera_source=blank)) as terminal:
+    with (
+        ServerThread(
+            tmp_path / "p.db", {probe.platform.terminal_id: probe.platform.secret_file.read_text()}
+        ) as s,
+        open_terminal(demo_config(state, s.base_url, camera_source=blank)) as terminal,
+    ):
         flow = start(terminal)
         terminal.sims.idcard.insert(0)
         flow.read_card()
