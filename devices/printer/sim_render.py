@@ -43,7 +43,10 @@ class Renderer:
         for h, draw in pieces:
             draw(canvas, y)
             y += h
-        canvas.save(png_path)
+        # Write then rename, so a reader watching the folder never sees half a PNG.
+        partial = png_path.with_suffix(".part")
+        canvas.save(partial, format="PNG")
+        partial.replace(png_path)
 
     # Each block becomes (height, draw(canvas, top)) pieces; a long text line wraps into several.
     def _pieces(self, block: Block) -> list[tuple[int, Draw]]:

@@ -69,7 +69,7 @@ def test_print_test_page_on_the_virtual_printer(background, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    for _ in range(50):
+    for _ in range(150):
         pngs = sorted(tmp_path.glob("receipt-*.png"))
         if pngs:
             break
