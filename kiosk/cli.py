@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a terminal the simulator knows (repeatable)",
     )
 
+    bench = sub.add_parser("bench", help="run benchmarks from tests/bench and print their figures")
+    _config_arg(bench)
+    bench.add_argument("names", nargs="*", metavar="NAME", help="e.g. devices (default: all)")
+    bench.set_defaults(handler=cmd_bench)
+
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
     status = dsub.add_parser("status", help="state of every configured device")
@@ -124,6 +129,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         server.stop()
         if args.state_dir is None:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from kiosk import bench
+
+    return bench.run(args.names)
 
 
 def cmd_platform_sim(args: argparse.Namespace) -> int:

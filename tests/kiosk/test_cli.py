@@ -58,3 +58,11 @@ detector_model = "{config.face.detector_model}"
     assert set(statuses) == {"idcard", "face_camera", "printer"}
     assert all(s["state"] == "online" for s in statuses.values())
     assert statuses["printer"]["details"]["paper"] == "full"
+
+
+def test_bench_lists_and_refuses_unknown_names(capsys):
+    from kiosk import bench
+
+    assert "devices" in bench.available()
+    assert main(["bench", "no-such-bench"]) == 2
+    assert "available: " in capsys.readouterr().out
