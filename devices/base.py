@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 
 class DeviceState(enum.StrEnum):
@@ -84,3 +84,107 @@ class DeviceStatus:
             "details": dict(self.details),
             "action": self.action.value if self.action else None,
         }
+
+
+class HealthLevel(enum.StrEnum):
+    """How deep `check_health` goes (UPOS checkHealth levels)."""
+
+    INTERNAL = "internal"  # the driver checks itself and the link; nothing moves
+    EXTERNAL = "external"  # the device really works: reads a card, prints a test page
+    INTERACTIVE = "interactive"  # a technician takes part (insert a card, look at the print)
+
+
+# -- events ---------------------------------------------------------------------------------------
+# Events carry device names, states and fault descriptions only, never personal data.
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """Base of everything a device (or the DeviceManager) publishes to listeners."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StatusChanged(DeviceEvent):
+    """The status of `name` changed. `changed` holds only the fields that changed, in `as_dict()`
+    form (`state`, `kind`, `action`, and `details` with only the changed detail keys; a removed
+    detail key maps to None); `status` is the whole new snapshot."""
+
+    changed: dict[str, Any]
+    status: DeviceStatus
+
+
+@dataclass(frozen=True)
+class DeviceErrorEvent(DeviceEvent):
+    """A fault, with the action it needs (auto / clear for hall staff / maintenance for a technician)."""
+
+    completion: Completion
+    action: Action
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CardInserted(DeviceEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class CardRemoved(DeviceEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class MediaTaken(DeviceEvent):
+    pass
+
+
+def status_changes(old: DeviceStatus | None, new: DeviceStatus) -> dict[str, Any]:
+    """The fields of `new` that differ from `old` (everything when there is no `old`)."""
+    after = new.as_dict()
+    if old is None:
+        return {key: value for key, value in after.items() if key != "name"}
+    before = old.as_dict()
+    changed: dict[str, Any] = {
+        key: after[key] for key in ("kind", "state", "action") if before[key] != after[key]
+    }
+    old_details, new_details = before["details"], after["details"]
+    details = {
+        key: new_details.get(key)
+        for key in old_details.keys() | new_details.keys()
+        if old_details.get(key) != new_details.get(key)
+    }
+    if details:
+        changed["details"] = details
+    return changed
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Device(Protocol):
+    """The lifecycle every driver grows into: open -> claim -> enable ... disable -> release -> close.
+
+    `open` reaches the hardware, `claim` takes it exclusively, `enable` lets it produce events;
+    every method raises only DeviceError. Today's drivers have `open`, `close` and `status`;
+    the DeviceManager works with those alone.
+    """
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def claim(self, timeout_s: float) -> None: ...
+
+    def enable(self) -> None: ...
+
+    def disable(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def status(self) -> DeviceStatus: ...
+
+    def check_health(self, level: HealthLevel) -> DeviceStatus: ...

@@ -4,8 +4,9 @@ client, outbox, catalog, and the controller the UI drives."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,15 @@ def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
     return driver
 
 
+def device_factories(config: Config, urls: dict[str, str]) -> dict[str, Callable[[], Any]]:
+    """One factory per configured device (for `devices.manager.DeviceManager`): each call builds and
+    opens the driver at its resolved URL, or raises DeviceError."""
+    return {
+        name: functools.partial(open_device, name, urls[name], dev.options)
+        for name, dev in config.devices.items()
+    }
+
+
 @contextlib.contextmanager
 def open_terminal(config: Config) -> Iterator[Terminal]:
     _require_devices(config)
@@ -68,9 +78,10 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
     stack.callback(sims.stop)
     with stack:
         urls = {name: sims.resolve(name, dev.url, dev.options) for name, dev in config.devices.items()}
+        factories = device_factories(config, urls)
         drivers = {}
         for name in REQUIRED_DEVICES:
-            drivers[name] = open_device(name, urls[name], config.devices[name].options)
+            drivers[name] = factories[name]()
             stack.callback(drivers[name].close)
         state_dir = config.storage.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
