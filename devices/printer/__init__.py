@@ -1,5 +1,6 @@
-"""Receipt printing: a printer-neutral document model, the ESC/POS driver and a virtual printer."""
+"""Printing: a receipt document model, the ESC/POS driver, a virtual printer and the CUPS A4 driver."""
 
+from devices.printer.a4 import A4Printer
 from devices.printer.document import PAPER_COLUMNS, QR, Cut, Element, Feed, Receipt, Rule, Text, columns
 from devices.printer.encode import encode_receipt
 from devices.printer.receipt import ReceiptPrinter, build_test_page
@@ -8,6 +9,7 @@ from devices.printer.virtual import Job, VirtualEscposPrinter
 __all__ = [
     "PAPER_COLUMNS",
     "QR",
+    "A4Printer",
     "Cut",
     "Element",
     "Feed",

@@ -15,11 +15,14 @@ from escpos.printer import Dummy
 
 from devices.base import Action, Completion, DeviceError
 from devices.printer.document import QR, Cut, Element, Feed, Rule, Text, columns
+from devices.printer.raster import NoFontError, gs_v0, render_line
 
 FS_CHINESE_ON = b"\x1c\x26"  # FS &: double-byte GB18030 characters
 FS_CHINESE_OFF = b"\x1c\x2e"  # FS .: single-byte code page
 DOTS_PER_MM = 8
 QR_MAX_BYTES = 2953  # version 40 at error level L, byte mode
+
+_ALIGN = {"left": 0, "center": 1, "right": 2}  # ESC a n
 
 # Receipt text can carry citizen-typed strings: a stray ESC or GS in them would be a printer command.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +54,13 @@ def encode_receipt(
             detail=f"cannot encode receipt: {type(exc).__name__}",  # the message may quote receipt data
             action=Action.MAINTENANCE,
         ) from exc
+    except NoFontError as exc:
+        raise DeviceError(
+            Completion.UNSUPPORTED,
+            "打印机配置有误，请联系工作人员。",
+            detail=f"no CJK font for image text: {exc}",
+            action=Action.MAINTENANCE,
+        ) from exc
 
 
 def _dummy(paper_mm: int) -> Dummy:
@@ -66,9 +76,9 @@ def _dummy(paper_mm: int) -> Dummy:
 def _encode(p: Dummy, element: Element, paper_mm: int, chinese_mode: bool, native_qr: bool) -> None:
     match element:
         case Text():
-            _text(p, element, chinese_mode)
+            _text(p, element, chinese_mode, paper_mm)
         case Rule():
-            _text(p, Text("-" * columns(paper_mm)), chinese_mode)
+            _text(p, Text("-" * columns(paper_mm)), chinese_mode, paper_mm)
         case QR(data=data, size=size):
             _qr(p, data, size, native_qr)
         case Feed(lines=lines):
@@ -79,13 +89,20 @@ def _encode(p: Dummy, element: Element, paper_mm: int, chinese_mode: bool, nativ
             raise TypeError(f"not a receipt element: {type(element).__name__}")
 
 
-def _text(p: Dummy, element: Text, chinese_mode: bool) -> None:
+def _text(p: Dummy, element: Text, chinese_mode: bool, paper_mm: int) -> None:
     scale = 2 if element.double else 1
     # GS ! (custom size) rather than ESC !: Chinese printers apply ESC ! to ASCII characters only.
     p.set(align=element.align, bold=element.bold, custom_size=True, width=scale, height=scale)
     for line in element.text.split("\n"):
         clean = _CONTROL_CHARS.sub(" ", line)
-        if chinese_mode:
+        if not chinese_mode and not clean.isascii():
+            # No Chinese font in the printer: draw the line and send it as a raster image. The
+            # image carries its own alignment, so the printer's is reset to the left margin.
+            image = render_line(
+                clean, printable_dots(paper_mm), align=element.align, bold=element.bold, double=element.double
+            )
+            p._raw(b"\x1ba\x00" + gs_v0(image) + b"\x1ba" + bytes([_ALIGN[element.align]]))
+        elif chinese_mode:
             # python-escpos's own encoder knows no GB18030, so the bytes go out raw.
             p._raw(clean.encode("gb18030") + b"\n")
         else:

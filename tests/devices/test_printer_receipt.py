@@ -308,3 +308,50 @@ def test_garbled_status_is_not_taken_for_ok() -> None:
     reading = interpret([0x12, 0x12, 0xFF, 0x12])
     assert reading.state == DeviceState.HARDWARE_ERROR
     assert reading.details["paper"] == "unknown"
+
+
+def test_image_text_fallback_without_a_chinese_font(sim: VirtualEscposPrinter, url: str) -> None:
+    """chinese_mode=False: lines with Chinese go out as GS v 0 raster images, never as GB18030."""
+    with ReceiptPrinter(url, chinese_mode=False) as printer:
+        printer.print_receipt(RECEIPT)
+    job = sim.wait_for_job(5)
+    assert job.error is None and job.png_path is not None
+    for chinese in ("政务服务自助终端", "跨省通办", "张三", "请妥善保管本凭条"):
+        assert chinese.encode("gb18030") not in job.raw
+        assert not any(chinese in line for line in job.lines)
+    assert job.raw.startswith(b"\x1b@\x1c.")  # Chinese mode switched off
+    assert job.raw.count(b"\x1dv0") >= 5  # one image per Chinese line
+    assert "-" * 48 in job.lines  # ASCII-only lines stay text
+    assert qr_in(job.png_path) == [QR_DATA]
+    with Image.open(job.png_path) as png:
+        image = png.convert("L")
+    assert image.width == 576
+    # The centred, double-size title image leaves the left margin blank and inks the middle.
+    title = image.crop((0, 0, 576, 70))
+    assert title.crop((0, 0, 90, 70)).getextrema()[0] == 255
+    assert title.crop((200, 0, 376, 70)).getextrema()[0] == 0
+
+
+def test_image_text_wraps_long_lines_and_58mm() -> None:
+    from devices.printer.raster import render_line
+
+    image = render_line("很长的一行中文" * 6, 384)
+    assert image.width == 384 and image.height == 30 * 3
+    assert render_line("标题", 384, double=True).height == 60
+
+
+def test_image_text_without_a_cjk_font_is_a_device_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devices.printer import raster
+
+    def no_font() -> tuple[str, int]:
+        raise RuntimeError("no CJK font found")
+
+    raster._font.cache_clear()
+    monkeypatch.setattr(raster, "find_cjk_font_face", no_font)
+    try:
+        with pytest.raises(DeviceError) as err:
+            encode_receipt([Text("中文")], chinese_mode=False)
+        assert err.value.completion == Completion.UNSUPPORTED
+        assert encode_receipt([Text("ASCII only")], chinese_mode=False)  # needs no font
+    finally:
+        raster._font.cache_clear()
