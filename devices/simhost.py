@@ -37,7 +37,7 @@ class SimHost:
             return url
         query = _query(url)
         if parts.netloc == "idcard":
-            self.idcard = SamSimulator(load_identities(query["identities"])).start()
+            self.idcard = SamSimulator(load_identities(query["identities"]), stable_port=True).start()
             if query.get("auto") == "1":
                 threading.Thread(target=self._auto_present, daemon=True, name="sim-card-hand").start()
             return f"serial://{self.idcard.port}?baud=115200"

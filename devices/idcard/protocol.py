@@ -173,6 +173,19 @@ def sw3_error(response: Response, what: str) -> Sw3Error:
     return Sw3Error(response.sw3, completion, info.message, detail=detail, action=info.action)
 
 
+class ReplyCutOff(DeviceError):
+    """The reply started but stopped part way (card lifted mid-read, cable pulled): a TIMEOUT."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(
+            Completion.TIMEOUT,
+            "读卡器无响应，请稍后再试。",
+            detail=f"reply cut off after {received} bytes",
+            action=Action.AUTO,
+        )
+        self.received = received
+
+
 def _invalid(detail: str) -> DeviceError:
     return DeviceError(Completion.INVALID_DATA, MSG_RETRY_CARD, detail=detail, action=Action.AUTO)
 
@@ -180,10 +193,19 @@ def _invalid(detail: str) -> DeviceError:
 class _Source:
     """Pulls exact byte counts out of a `read(n)` callable that may return short or empty chunks."""
 
-    def __init__(self, read: Callable[[int], bytes], deadline: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        deadline: float,
+        clock: Callable[[], float],
+        gap_s: float | None = None,
+    ) -> None:
         self._read = read
         self._deadline = deadline
         self._clock = clock
+        self._gap_s = gap_s
+        self._last_rx: float | None = None  # None until the first byte: the slow RF wait is not a gap
+        self.received = 0
         self._buf = bytearray()
 
     def take(self, n: int) -> bytes:
@@ -191,13 +213,20 @@ class _Source:
             chunk = self._read(n - len(self._buf))
             if chunk:
                 self._buf += chunk
-            elif self._clock() >= self._deadline:
+                self.received += len(chunk)
+                if self._gap_s is not None:
+                    self._last_rx = self._clock()
+                continue
+            now = self._clock()
+            if now >= self._deadline:
                 raise DeviceError(
                     Completion.TIMEOUT,
                     "读卡器无响应，请稍后再试。",
                     detail=f"no complete reply before deadline ({len(self._buf)} of {n} bytes pending)",
                     action=Action.AUTO,
                 )
+            if self._gap_s is not None and self._last_rx is not None and now - self._last_rx >= self._gap_s:
+                raise ReplyCutOff(self.received)
         out = bytes(self._buf[:n])
         del self._buf[:n]
         return out
@@ -216,14 +245,16 @@ def read_frame(
     timeout: float,
     *,
     clock: Callable[[], float] = time.monotonic,
+    gap_s: float | None = None,
 ) -> Response:
     """Read one reply frame, skipping junk before the preamble.
 
     `read(n)` returns up to n bytes (b"" when nothing arrived yet, like pyserial with a short timeout).
-    Raises DeviceError(TIMEOUT) if the frame is not complete in `timeout` seconds and
+    Raises DeviceError(TIMEOUT) if the frame is not complete in `timeout` seconds, ReplyCutOff (a
+    TIMEOUT) if bytes stop for `gap_s` seconds once some have arrived, and
     DeviceError(INVALID_DATA) on a bad length, a bad checksum or too much junk.
     """
-    source = _Source(read, clock() + timeout, clock)
+    source = _Source(read, clock() + timeout, clock, gap_s)
     window = b""
     skipped = 0
     while True:

@@ -30,6 +30,11 @@ _SERIAL_POLL_S = 0.02  # pyserial read timeout; read_frame loops on it until the
 _STATUS_LOCK_WAIT_S = 0.5  # status() reports BUSY rather than queueing behind a multi-second read
 _RETRYABLE_SW3 = (p.SW3_BAD_CHECKSUM, p.SW3_BAD_LENGTH)  # the reader saw our frame garbled
 _TRANSIENT_SW3 = (p.SW3_NO_CARD, p.SW3_SELECT_FAILED, p.SW3_READ_FAILED)  # card lifted mid-read
+_BAUD_SETTLE_S = 0.02
+_REPLY_GAP_S = 0.5  # a reply that stalls this long after it started is cut off (card lifted, cable pulled)
+MSG_DISCONNECTED = "读卡器连接已断开，请联系工作人员。"
+MSG_NOT_CONNECTED = "读卡器未连接，请联系工作人员。"
+MSG_CARD_PULLED = "读卡时证件被移开，请重新放置。"
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,11 @@ def _io_error(what: str, exc: BaseException) -> DeviceError:
         return DeviceError(
             Completion.TIMEOUT, p.MSG_CALL_STAFF, detail=f"{what}: write timed out", action=Action.MAINTENANCE
         )
+    # EIO / "readiness to read but no data" / termios EIO: the device node is gone (USB unplugged).
     return DeviceError(
-        Completion.HARDWARE_ERROR,
-        "读卡器连接异常，请联系工作人员。",
-        detail=f"{what}: {type(exc).__name__}: {exc}",
+        Completion.DEVICE_NOT_READY,
+        MSG_DISCONNECTED,
+        detail=f"{what}: port lost: {type(exc).__name__}: {exc}",
         action=Action.MAINTENANCE,
     )
 
@@ -92,41 +98,85 @@ class IdCardReader:
         self.timeouts = timeouts or ReaderTimeouts()
         self._lock = threading.Lock()
         self._ser: serial.SerialBase | None = None
+        self._want_open = False  # open() was called and close() was not: reopen by itself after a loss
+        self._lost = False  # the port vanished under us (logged once when it goes, once when it returns)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> None:
         with self._lock:
-            if self._ser is not None:
-                return
-            try:
-                ser = serial.serial_for_url(
-                    self._port,
-                    baudrate=self.baudrate,
-                    timeout=_SERIAL_POLL_S,
-                    write_timeout=1.0,
-                    exclusive=True,  # a second process on the same reader would corrupt both dialogues
-                    do_not_open=True,
-                )
-                ser.open()
-            except (*_PORT_ERRORS, ValueError) as exc:
-                raise DeviceError(
-                    Completion.DEVICE_NOT_READY,
-                    "读卡器未连接，请联系工作人员。",
-                    detail=f"cannot open {self._port}: {type(exc).__name__}: {exc}",
-                    action=Action.MAINTENANCE,
-                ) from exc
-            self._ser = ser
-            log.info("%s: opened %s at %d bps", self.name, self._port, self.baudrate)
+            if self._ser is None:
+                self._open_locked()
+            self._want_open = True
+
+    def reopen(self) -> None:
+        """Close and open the port again (same path, e.g. a /dev/serial/by-id link after a replug).
+
+        Operations do this by themselves after the port was lost; this is for a manager that
+        wants to probe on its own schedule. Raises DeviceError(DEVICE_NOT_READY) while it is gone.
+        """
+        with self._lock:
+            self._drop_port_locked()
+            self._want_open = True
+            self._open_locked()
 
     def close(self) -> None:
         with self._lock:
-            ser, self._ser = self._ser, None
+            self._want_open = False
+            self._lost = False
+            self._drop_port_locked()
+
+    def _open_locked(self) -> None:
+        try:
+            ser = serial.serial_for_url(
+                self._port,
+                baudrate=self.baudrate,
+                timeout=_SERIAL_POLL_S,
+                write_timeout=1.0,
+                exclusive=True,  # a second process on the same reader would corrupt both dialogues
+                do_not_open=True,
+            )
+            ser.open()
+        except (*_PORT_ERRORS, ValueError) as exc:
+            raise DeviceError(
+                Completion.DEVICE_NOT_READY,
+                MSG_NOT_CONNECTED,
+                detail=f"cannot open {self._port}: {type(exc).__name__}: {exc}",
+                action=Action.MAINTENANCE,
+            ) from exc
+        self._ser = ser
+        if self._lost:
+            self._lost = False
+            log.warning("%s: reader is back on %s", self.name, self._port)
+        else:
+            log.info("%s: opened %s at %d bps", self.name, self._port, self.baudrate)
+
+    def _drop_port_locked(self) -> None:
+        ser, self._ser = self._ser, None
         if ser is not None:
             try:
                 ser.close()
             except _PORT_ERRORS:  # closing a vanished device must not fail
                 log.warning("%s: error while closing port", self.name)
+
+    def _port_lost_locked(self, error: DeviceError) -> None:
+        if not self._lost:
+            self._lost = True
+            log.warning("%s: reader disconnected (%s); will reopen on next use", self.name, error.detail)
+        self._drop_port_locked()
+
+    def _ensure_open_locked(self, what: str) -> serial.SerialBase:
+        if self._ser is None:
+            if not self._want_open:
+                raise DeviceError(
+                    Completion.SEQUENCE_ERROR,
+                    p.MSG_CALL_STAFF,
+                    detail=f"{what}: reader not open",
+                    action=Action.MAINTENANCE,
+                )
+            self._open_locked()  # lost earlier: the device may be back (DEVICE_NOT_READY if not)
+        assert self._ser is not None
+        return self._ser
 
     def __enter__(self) -> IdCardReader:
         self.open()
@@ -140,6 +190,11 @@ class IdCardReader:
     @property
     def is_open(self) -> bool:
         return self._ser is not None
+
+    @property
+    def is_lost(self) -> bool:
+        """True between a detected unplug and the successful reopen."""
+        return self._lost
 
     # -- public operations -----------------------------------------------------------------------
 
@@ -158,7 +213,7 @@ class IdCardReader:
         if not self._lock.acquire(timeout=_STATUS_LOCK_WAIT_S):
             return snapshot(DeviceState.BUSY)
         try:
-            if self._ser is None:
+            if self._ser is None and not self._want_open:
                 return snapshot(DeviceState.OFFLINE)
             reply = self._transact(p.SAM_STATUS, self.timeouts.status_s)
             if reply.sw3 != p.SW3_OK:
@@ -166,6 +221,8 @@ class IdCardReader:
                 return snapshot(DeviceState.HARDWARE_ERROR, sam=False, action=Action.MAINTENANCE)
             return snapshot(DeviceState.ONLINE, card=self._find_locked(), sam=True)
         except DeviceError as exc:
+            if exc.completion is Completion.DEVICE_NOT_READY:  # unplugged; already logged once
+                return snapshot(DeviceState.NO_DEVICE, action=Action.MAINTENANCE)
             log.warning("%s: status failed: %s", self.name, exc.detail)
             state = (
                 DeviceState.OFFLINE if exc.completion is Completion.TIMEOUT else DeviceState.HARDWARE_ERROR
@@ -185,6 +242,37 @@ class IdCardReader:
         d = reply.data
         parts = [int.from_bytes(d[a:b], "little") for a, b in ((0, 2), (2, 4), (4, 8), (8, 12), (12, 16))]
         return "{:02d}.{:02d}-{:08d}-{:010d}-{:010d}".format(*parts)
+
+    def set_baud_rate(self, baud: int) -> None:
+        """Switch the reader's UART (CMD 0x60, §2) and then our port to `baud`.
+
+        The reader answers at the old speed and switches afterwards, so the port follows only
+        after a successful reply. Allowed: 115200, 57600, 38400, 19200, 9600. A later automatic
+        reopen keeps the new speed.
+        """
+        command = p.SET_BAUD.get(baud)
+        if command is None:
+            raise DeviceError(
+                Completion.UNSUPPORTED,
+                p.MSG_CALL_STAFF,
+                detail=f"unsupported baud rate {baud}; allowed: {sorted(p.SET_BAUD)}",
+                action=Action.MAINTENANCE,
+            )
+        with self._lock:
+            reply = self._transact(command, self.timeouts.status_s)
+            if reply.sw3 != p.SW3_OK:
+                raise p.sw3_error(reply, f"set_baud_{baud}")
+            ser = self._ser
+            try:
+                if ser is not None:
+                    time.sleep(_BAUD_SETTLE_S)  # let the reader finish switching its UART
+                    ser.baudrate = baud
+            except (*_PORT_ERRORS, ValueError) as exc:
+                error = _io_error("set_baud", exc)
+                self._port_lost_locked(error)
+                raise error from exc
+            self.baudrate = baud
+            log.info("%s: line speed now %d bps", self.name, baud)
 
     def find_card(self) -> bool:
         with self._lock:
@@ -248,10 +336,15 @@ class IdCardReader:
         reply = self._transact(p.SELECT_CARD, self.timeouts.select_s)
         if reply.sw3 != p.SW3_OK:
             raise p.sw3_error(reply, "select_card")
-        if with_fingerprint:
-            reply = self._transact(p.READ_BASE_FP, self.timeouts.read_fp_s, reply_bytes=2321)
-        else:
-            reply = self._transact(p.READ_BASE, self.timeouts.read_s, reply_bytes=1295)
+        try:
+            if with_fingerprint:
+                reply = self._transact(p.READ_BASE_FP, self.timeouts.read_fp_s, reply_bytes=2321)
+            else:
+                reply = self._transact(p.READ_BASE, self.timeouts.read_s, reply_bytes=1295)
+        except DeviceError as exc:
+            if exc.completion in (Completion.TIMEOUT, Completion.INVALID_DATA):
+                self._raise_if_card_pulled(exc)
+            raise
         if reply.sw3 != p.SW3_OK:
             raise p.sw3_error(reply, "read_base_fp" if with_fingerprint else "read_base")
         text, photo, fingerprint = _split_base(reply.data, with_fingerprint)
@@ -260,6 +353,21 @@ class IdCardReader:
             card.appended_address = self._read_append()
         log.info("%s: read %s card (id valid: %s)", self.name, card.card_type, card.id_number_valid)
         return card
+
+    def _raise_if_card_pulled(self, exc: DeviceError) -> None:
+        """A read reply that broke off: if the card is gone now, say so plainly (nothing is kept)."""
+        try:
+            present = self._find_locked()
+        except DeviceError:
+            return  # the link itself is in trouble: the original error tells more
+        if not present:
+            raise p.Sw3Error(
+                p.SW3_READ_FAILED,  # so wait_for_card treats it as transient, like SW3 0x41
+                Completion.USER_ERROR,
+                MSG_CARD_PULLED,
+                detail=f"card removed during read ({exc.detail})",
+                action=Action.AUTO,
+            ) from exc
 
     def _read_append(self) -> str | None:
         reply = self._transact(p.READ_APPEND, self.timeouts.append_s, reply_bytes=81)
@@ -291,14 +399,7 @@ class IdCardReader:
         return self._exchange(frame, budget, what)
 
     def _exchange(self, frame: bytes, timeout_s: float, what: str) -> p.Response:
-        ser = self._ser
-        if ser is None:
-            raise DeviceError(
-                Completion.SEQUENCE_ERROR,
-                p.MSG_CALL_STAFF,
-                detail=f"{what}: reader not open",
-                action=Action.MAINTENANCE,
-            )
+        ser = self._ensure_open_locked(what)
 
         def read(n: int) -> bytes:
             try:
@@ -308,13 +409,16 @@ class IdCardReader:
 
         started = time.monotonic()
         try:
-            ser.reset_input_buffer()  # late bytes of an earlier timed-out reply must not desync us
-            ser.write(frame)
-        except _PORT_ERRORS as exc:
-            raise _io_error(f"{what} write", exc) from exc
-        try:
-            reply = p.read_frame(read, timeout_s)
+            try:
+                ser.reset_input_buffer()  # late bytes of an earlier timed-out reply must not desync us
+                ser.write(frame)
+            except _PORT_ERRORS as exc:
+                raise _io_error(f"{what} write", exc) from exc
+            reply = p.read_frame(read, timeout_s, gap_s=_REPLY_GAP_S)
         except DeviceError as exc:  # say which command failed; read_frame cannot know
+            if exc.completion is Completion.DEVICE_NOT_READY:
+                self._port_lost_locked(exc)
+                raise
             raise DeviceError(
                 exc.completion, exc.message, detail=f"{what}: {exc.detail}", action=exc.action
             ) from exc

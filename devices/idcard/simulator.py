@@ -1,15 +1,23 @@
 """A SAM reader simulator on a real pseudo-terminal, so the unchanged driver can be tested and demoed.
 
-The driver opens `SamSimulator.port` (the pty slave, e.g. /dev/pts/5) exactly like /dev/ttyUSB0.
+The driver opens `SamSimulator.port` exactly like /dev/ttyUSB0. With `stable_port=True` that is a
+symlink the simulator owns in a temp directory (like /dev/serial/by-id/usb-…), pointing at the current
+pty slave; otherwise it is the pty slave itself (e.g. /dev/pts/5). `unplug()` closes the pty (the
+driver's open port then fails with EIO) and removes the link; `replug()` opens a new pty and re-points
+the link, so a driver that reopens the same path finds the "device" again.
 Test-only tool: it holds sample identities, so it must never be pointed at real personal data logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import select
+import shutil
+import tempfile
+import termios
 import threading
 import time
 import tty
@@ -21,7 +29,9 @@ from typing import Any
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, encode_text
 
-FAULTS = ("garbage", "bad_checksum", "silence")
+FAULTS = ("garbage", "bad_checksum", "silence", "pull_mid_read")
+_READS = (p.READ_BASE, p.READ_BASE_FP)
+PORT_NAME = "usb-SIM_SAM_Reader-if00-port0"
 WLT_HEADER = bytes.fromhex("574C66007E003200")  # "WL", 102 x 126, as seen on real photos (§4f)
 DEFAULT_SAM_ID = (
     (5).to_bytes(2, "little")
@@ -34,6 +44,7 @@ _APPEND_LEN = 70
 _CHUNK = 64  # bytes per paced write
 _STALE_INPUT_S = 0.5  # drop a half-received command after this much silence, like a real UART parser
 _BAUD_PARAS = {command.para: baud for baud, command in p.SET_BAUD.items()}
+_SPEEDS = {getattr(termios, f"B{baud}"): baud for baud in p.SET_BAUD}
 
 
 class _Card:
@@ -74,6 +85,8 @@ class SamSimulator:
         pace: bool = True,
         sam_id: bytes = DEFAULT_SAM_ID,
         seed: int = 0,
+        stable_port: bool = False,
+        strict_baud: bool = False,
     ) -> None:
         self._cards = [_Card(identity, i) for i, identity in enumerate(identities)]
         self.baudrate = baudrate
@@ -81,7 +94,13 @@ class SamSimulator:
         self.pace = pace  # False: no wire pacing and no RF delay, for fast tests
         self.sam_id = sam_id
         self.received: list[bytes] = []
-        self.port: str | None = None
+        self.port: str | None = None  # what the driver opens (the stable link if stable_port)
+        self.pty_path: str | None = None  # the current pty slave; None while unplugged
+        self.stable_port = stable_port
+        self.strict_baud = strict_baud  # ignore a driver at another line speed, as a real UART would
+        self._started = False
+        self._dir: str | None = None
+        self._pending_baud: int | None = None
         self._rng = random.Random(seed)
         self._faults: deque[tuple[str, p.Command | None]] = deque()
         self._state = threading.Lock()
@@ -95,29 +114,70 @@ class SamSimulator:
     # -- control ---------------------------------------------------------------------------------
 
     def start(self) -> SamSimulator:
-        if self._thread is not None:
+        if self._started:
             return self
+        self._started = True
+        if self.stable_port:
+            self._dir = tempfile.mkdtemp(prefix="samsim-")
+            self.port = os.path.join(self._dir, PORT_NAME)
+        self.replug()
+        return self
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self.unplug()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        self._started = False
+
+    @property
+    def plugged(self) -> bool:
+        return self._thread is not None
+
+    def replug(self) -> None:
+        """Plug the reader (back) in: a new pty, the stable `port` link re-pointed at it."""
+        if not self._started:
+            raise RuntimeError("simulator not started")
+        if self._thread is not None:
+            return
         master, slave = os.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)
         # Keep our slave fd open: without any open slave the master reads EIO between driver sessions.
         self._master, self._slave = master, slave
-        self.port = os.ttyname(slave)
+        self.pty_path = os.ttyname(slave)
+        if self._dir is None:
+            self.port = self.pty_path
+        else:
+            link = os.path.join(self._dir, PORT_NAME)
+            staging = link + ".new"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging)
+            os.symlink(self.pty_path, staging)
+            os.replace(staging, link)  # atomic re-point, like udev updating /dev/serial/by-id
+        with self._state:
+            self._selected = False
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="sam-simulator", daemon=True)
         self._thread.start()
-        return self
 
-    def stop(self) -> None:
+    def unplug(self) -> None:
+        """Pull the USB cable: the pty closes (the driver sees EIO) and the `port` link disappears."""
         if self._thread is None:
             return
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout=3.0)
         self._thread = None
+        if self._dir is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self._dir, PORT_NAME))
         for fd in (self._master, self._slave):
             if fd is not None:
                 os.close(fd)
         self._master = self._slave = None
+        self.pty_path = None
 
     def __enter__(self) -> SamSimulator:
         return self.start()
@@ -137,7 +197,11 @@ class SamSimulator:
             self._present, self._selected = None, False
 
     def inject(self, fault: str, on: p.Command | None = None) -> None:
-        """Queue a fault for the next reply (to command `on` only, if given); each fault hits one reply."""
+        """Queue a fault for the next reply (to command `on` only, if given); each fault hits one reply.
+
+        `pull_mid_read` only ever hits a card read (30 01 / 30 10): the reply is cut off after a third
+        and the card is gone from the reader.
+        """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         with self._state:
@@ -147,6 +211,8 @@ class SamSimulator:
         command = p.Command(frame[7], frame[8]) if len(frame) > 8 else None
         with self._state:
             for i, (fault, on) in enumerate(self._faults):
+                if fault == "pull_mid_read" and command not in _READS:
+                    continue  # only a card read can be cut short by lifting the card
                 if on is None or on == command:
                     del self._faults[i]
                     return fault
@@ -169,6 +235,9 @@ class SamSimulator:
                 continue
             except OSError:  # pty torn down under us
                 return
+            if self.strict_baud and self.line_speed() not in (None, self.baudrate):
+                buf.clear()  # a real UART at another speed reads framing errors: nothing to answer
+                continue
             buf += chunk
             last_rx = time.monotonic()
             for frame in _extract_frames(buf):
@@ -179,14 +248,32 @@ class SamSimulator:
         fault = self._take_fault(frame)
         reply, slow = self._answer(frame)
         if fault == "silence":
+            self._switch_baud()
             return
         if fault == "bad_checksum":
             reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
         if fault == "garbage":
             reply = self._garbage() + reply
+        if fault == "pull_mid_read":
+            self.remove()  # the citizen lifts the card while the SAM is sending
+            reply = reply[: max(p.HEADER_LEN + 3, len(reply) // 3)]
         if slow and self.pace:
             time.sleep(self.rf_delay_s)  # RF transfer + crypto before the first byte (§5.2)
         self._write(reply)
+        self._switch_baud()
+
+    def _switch_baud(self) -> None:
+        if self._pending_baud is not None:  # 0x60 is answered at the old speed, then the UART switches
+            self.baudrate, self._pending_baud = self._pending_baud, None
+
+    def line_speed(self) -> int | None:
+        """The speed the driver has set on the pty slave (Linux mirrors it on the master), if known."""
+        if self._master is None:
+            return None
+        try:
+            return _SPEEDS.get(termios.tcgetattr(self._master)[5])
+        except termios.error:
+            return None
 
     def _answer(self, frame: bytes) -> tuple[bytes, bool]:
         """(reply frame, is a slow card read)."""
@@ -220,7 +307,7 @@ class SamSimulator:
         if command in (p.READ_BASE, p.READ_BASE_FP, p.READ_APPEND):
             return self._read(command, card)
         if command.cmd == 0x60 and command.para in _BAUD_PARAS:
-            self.baudrate = _BAUD_PARAS[command.para]  # only affects pacing: a pty has no line speed
+            self._pending_baud = _BAUD_PARAS[command.para]  # switched after the reply has been sent
             return p.build_response(p.SW3_OK), False
         if command == p.SET_RF_FRAME_SIZE and len(data) == 1:
             return p.build_response(p.SW3_OK), False

@@ -13,7 +13,7 @@ def test_sim_urls_resolve_to_real_transports(tmp_path):
     try:
         reader_url = host.resolve("idcard", f"sim://idcard?identities={IDENTITIES}")
         printer_url = host.resolve("printer", f"sim://printer?render={tmp_path}", {"paper_mm": 58})
-        assert reader_url.startswith("serial:///dev/pts/") and printer_url.startswith("tcp://127.0.0.1:")
+        assert reader_url.startswith("serial:///") and printer_url.startswith("tcp://127.0.0.1:")
         assert host.resolve("face_camera", "sim://camera?source=x.jpg") == "sim://camera?source=x.jpg"
         assert host.resolve("printer2", "tcp://192.0.2.1:9100") == "tcp://192.0.2.1:9100"
         with ReceiptPrinter(printer_url, paper_mm=58) as printer:
