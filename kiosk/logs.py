@@ -50,9 +50,10 @@ def setup_logging(level: str = "INFO", stream=None) -> logging.Handler:
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_kiosk", False)]:
+    # Replace every handler: libraries (python-escpos) call logging.basicConfig() on import, and an
+    # unfiltered handler left behind would print what the redaction filter masks.
+    for old in list(root.handlers):
         root.removeHandler(old)
-    handler._kiosk = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     return handler
