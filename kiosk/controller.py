@@ -52,12 +52,16 @@ class KioskController:
             self.last_wiped = self.session
         self.session, self.flow = None, None
 
+    @property
+    def busy(self) -> bool:
+        return self.flow is not None and self.flow.busy
+
     def user_activity(self) -> None:
         self.idle.touch()
 
     def tick(self, away_from_home: bool) -> IdleState:
         """Called every second by the UI; on expiry the session is wiped before the UI goes home."""
-        if not away_from_home:
+        if not away_from_home or self.busy:  # never wipe under a submission in flight
             self.idle.touch()
             return IdleState.ACTIVE
         state = self.idle.state()

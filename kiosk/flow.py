@@ -70,6 +70,9 @@ class Flow:
         self.steps = STEPS[mode]
         self.step = self.steps[0]
         self.receipt_problem: str | None = None  # set when the case is safe but the paper failed
+        self.submitted_at: dt.datetime | None = None
+        self.refused = False  # the platform refused the application for good: only 返回首页 is left
+        self._busy = threading.Lock()  # one submission / one rating at a time, whatever the taps
         self._listeners: list[Callable[[Step], None]] = []
         session.item_code, session.mode = item.code, mode
 
@@ -87,8 +90,13 @@ class Flow:
         self._go(self.steps[self.steps.index(self.step) + 1])
 
     def _expect(self, step: Step) -> None:
-        if self.step != step:
+        if self.step != step or self.refused:
             raise FlowError("操作顺序有误，请返回首页重新开始。")
+
+    @property
+    def busy(self) -> bool:
+        """True while a submission or rating is under way: the session must not be wiped then."""
+        return self._busy.locked()
 
     # -- actions -----------------------------------------------------------------------------
     def begin(self) -> None:
@@ -169,38 +177,73 @@ class Flow:
         return lines
 
     def submit(self) -> None:
-        """Store the application durably, try to deliver it now, then print the receipt."""
-        self._expect(Step.REVIEW)
-        identity = self.session.identity
-        assert identity is not None
+        """Store the application durably, try to deliver it now, then print the receipt.
+
+        Once stored, the application is never stored again: every later problem ends on the
+        receipt step (or, if the platform refused it, with a message), never back at 确认提交.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise FlowError("正在提交，请稍候。")
+        try:
+            self._expect(Step.REVIEW)
+            record_id = self._store_application()
+            self._deliver(record_id)
+            self._print_receipt()
+            self._advance()
+        finally:
+            self._busy.release()
+
+    def _store_application(self) -> str:
         now = dt.datetime.now(dt.UTC)
-        config = self.services.config
-        self.session.terminal_ref = new_terminal_ref(config.terminal.id, now)
+        self.submitted_at = now
+        self.session.terminal_ref = new_terminal_ref(self.services.config.terminal.id, now)
         body = application_body(self.session, self.item, submitted_at=now)
         try:
             record = self.services.outbox.enqueue("application", body, session_ref=self.session.id)
         except Exception as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
             log.error("outbox write failed: %s", type(err).__name__)
             raise FlowError("本机暂时无法保存申请，请到人工窗口办理。") from None
-        record = self.services.outbox.deliver(self.services.platform, record.id)
-        self.session.case = self.services.outbox.response(record.id)
-        log.info("application %s state=%s", self.session.terminal_ref, record.state)
-        doc = build_receipt(
-            hall_name=config.terminal.hall_name,
-            terminal_id=config.terminal.id,
-            item_name=self.item.name,
-            applicant_name=identity.name,
-            id_number=identity.id_number,
-            submitted_at=now,
-            case=self.session.case,
-            terminal_ref=self.session.terminal_ref,
-        )
+        return record.id
+
+    def _deliver(self, record_id: str) -> None:
+        outbox = self.services.outbox
         try:
+            record = outbox.deliver(self.services.platform, record_id)
+        except Exception as err:  # stays pending in the outbox; the agent delivers it later
+            log.warning("delivery attempt failed: %s", type(err).__name__)
+            record = outbox.get(record_id)
+        log.info("application %s state=%s", self.session.terminal_ref, record.state)
+        if record.state == "failed":
+            self.refused = True
+            log.warning("platform refused the application: code=%s", record.last_code)
+            if record.last_code == 40302:
+                raise FlowError("身份核验已过期，请返回首页重新办理。")
+            raise FlowError("申请未被受理，请到人工窗口咨询办理。")
+        if record.state == "delivered":
+            self.session.case = outbox.response(record_id)
+
+    def _print_receipt(self) -> None:
+        identity = self.session.identity
+        assert identity is not None
+        config = self.services.config
+        try:
+            doc = build_receipt(
+                hall_name=config.terminal.hall_name,
+                terminal_id=config.terminal.id,
+                item_name=self.item.name,
+                applicant_name=identity.name,
+                id_number=identity.id_number,
+                submitted_at=self.submitted_at or dt.datetime.now(dt.UTC),
+                case=self.session.case,
+                terminal_ref=self.session.terminal_ref or "",
+            )
             self.services.printer.print_receipt(doc)
         except DeviceError as err:
             log.warning("receipt print failed: %s", err.detail or err.completion)
             self.receipt_problem = "回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。"
-        self._advance()
+        except Exception:  # the case is safe; a receipt problem must not undo that
+            log.exception("receipt could not be built or printed")
+            self.receipt_problem = "回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。"
 
     def finish_receipt(self) -> None:
         self._expect(Step.RECEIPT)

@@ -151,3 +151,49 @@ def test_demo_identities_are_valid_cards():
 
     people = load_identities(Path(ASSETS / "demo" / "identities.json"))
     assert people and all(is_valid_id_number(p["id_number"]) for p in people)
+
+
+def test_refused_application_is_not_called_saved_and_cannot_be_resubmitted(kiosk):
+    controller = kiosk.controller
+    # 正常退休提取住房公积金 needs a material this flow cannot attach yet: the platform refuses it (40001)
+    flow = controller.start(controller.services.catalog.get("KS-SAMPLE-GJJ-TQ-0001"))
+    flow.begin()
+    identify(kiosk, flow)
+    assert (
+        flow.submit_form({"phone": "13800138000", "bank_account": "6222020000000000", "reason": "正常退休"})
+        == {}
+    )
+    with pytest.raises(FlowError, match="人工窗口"):
+        flow.submit()
+    assert flow.refused and flow.step is Step.REVIEW and flow.session.case is None
+    with pytest.raises(FlowError):
+        flow.submit()
+    assert controller.services.outbox.counts()["failed"] == 1
+    assert not kiosk.sims.printer.jobs  # no "saved" receipt for a refused application
+
+
+def test_second_rating_is_refused(kiosk):
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    flow.submit()
+    flow.finish_receipt()
+    flow.rate(5)
+    with pytest.raises(FlowError):
+        flow.rate(4)
+    assert kiosk.controller.services.outbox.counts()["delivered"] == 2  # the application and one rating
+
+
+def test_session_is_not_wiped_while_a_submission_is_in_flight(kiosk):
+    controller = kiosk.controller
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    flow._busy.acquire()  # as if submit() were running in the UI's worker thread
+    try:
+        controller.idle.timeout_s = 0.01
+        controller.idle.warning_s = 0.001
+        assert controller.busy and controller.tick(away_from_home=True).value == "active"
+        assert controller.session is not None
+    finally:
+        flow._busy.release()
