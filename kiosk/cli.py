@@ -16,6 +16,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from devices.base import DeviceError
 from kiosk.cli_devices import add_device_commands
 from kiosk.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from kiosk.logs import setup_logging
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(run)
 
     demo = sub.add_parser("demo", help="run the kiosk with simulated devices and the platform simulator")
-    _config_arg(demo)
+    demo.add_argument("--config", type=Path, default=None, help="ignored: the demo has a built-in config")
     demo.add_argument("--headless", action="store_true", help="play a scripted scenario (Xvfb if no display)")
     demo.add_argument("--scenario", choices=SCENARIOS, default="online")
     demo.add_argument(
@@ -93,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         return (getattr(args, "handler", None) or handlers[args.command])(args)
     except ConfigError as err:
         print(f"kiosk: {err}", file=sys.stderr)
+        return 2
+    except DeviceError as err:  # a device that cannot be opened at start-up
+        print(f"kiosk: {err.message} ({err.completion.value}: {err.detail})", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as err:  # missing model or secret file, bad key file, …
+        print(f"kiosk: cannot start: {err}", file=sys.stderr)
         return 2
 
 

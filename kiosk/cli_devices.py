@@ -14,6 +14,8 @@ from devices.base import DeviceError
 from devices.idcard import IdCardReader, SamSimulator
 from devices.idcard.simulator import load_identities
 from devices.printer import ReceiptPrinter, VirtualEscposPrinter
+from kiosk.idnumber import mask_id_number
+from kiosk.receipt import mask_name
 
 
 def add_device_commands(dsub: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -23,6 +25,7 @@ def add_device_commands(dsub: argparse._SubParsersAction, sub: argparse._SubPars
     )
     read_id.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card")
     read_id.add_argument("--json", action="store_true")
+    read_id.add_argument("--show", action="store_true", help="print name, number and address unmasked")
     read_id.set_defaults(handler=cmd_read_id)
 
     test_page = dsub.add_parser("print-test", help="print a test receipt")
@@ -56,6 +59,12 @@ def cmd_read_id(args: argparse.Namespace) -> int:
         print(f"kiosk: {err.message} ({err.completion.value}: {err.detail})")
         return 1
     data = card.to_json()
+    if not args.show:  # terminal output ends up in journals and screenshots: mask by default
+        data.update(
+            name=mask_name(data["name"] or ""),
+            id_number=mask_id_number(data["id_number"] or ""),
+            address="*" * len(data["address"] or "") or None,
+        )
     if args.json:
         print(json.dumps(data, ensure_ascii=False))
     else:

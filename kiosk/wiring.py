@@ -55,8 +55,10 @@ def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
         driver = IdCardReader(url)
     elif name == "printer":
         driver = ReceiptPrinter(url, paper_mm=int(options.get("paper_mm", 80)), name=name)
-    else:
+    elif name.endswith("camera"):
         return open_camera(url, name=name)
+    else:
+        raise ConfigError(f"devices.{name}: unknown device role (idcard, printer, *camera)")
     driver.open()
     return driver
 
@@ -95,6 +97,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             read_timeout_s=config.platform.read_timeout_s,
             ca_file=config.platform.ca_file,
         )
+        stack.callback(platform.close)
         services = Services(
             config=config,
             catalog=load_catalog(),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.app import App
+from kivy.base import ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.core.window import Window
@@ -67,6 +68,23 @@ class TopBar(Panel):
             self.add_widget(widget)
 
 
+class _RecoverToHome(ExceptionHandler):
+    """A bug in a touch handler must not end the kiosk: log it, wipe the session, go home."""
+
+    def __init__(self, app: KioskApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def handle_exception(self, inst: BaseException) -> int:
+        if isinstance(inst, KeyboardInterrupt | SystemExit):
+            return ExceptionManager.RAISE
+        log.error("unexpected UI error: %s", type(inst).__name__, exc_info=inst)
+        self.app.controller.end_session("ui error")
+        self.app.forget_screens()
+        self.app.show("home")
+        return ExceptionManager.PASS
+
+
 class KioskApp(App):
     def __init__(self, controller: KioskController, *, font_path: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +119,7 @@ class KioskApp(App):
         root.add_widget(self.top_bar)
         root.add_widget(self.manager)
         Window.bind(on_touch_down=lambda *_: self.controller.user_activity())
+        ExceptionManager.add_handler(_RecoverToHome(self))
         Clock.schedule_interval(self._tick, 1.0)
         self._update_title()
         return root
@@ -119,10 +138,20 @@ class KioskApp(App):
         self.manager.current = name
 
     def go_home(self) -> None:
+        if self.controller.busy:
+            return  # a submission is being stored and sent; the citizen sees its progress
         self.cancel_card_read()
         self._dismiss_warning()
         self.controller.end_session("home")
+        self.forget_screens()
         self.show("home")
+
+    def forget_screens(self) -> None:
+        """Clear what step screens still show or hold of the citizen (values, numbers, preview)."""
+        for screen in self.manager.screens:
+            forget = getattr(screen, "forget", None)
+            if forget is not None:
+                forget()
 
     def open_catalog(self, filter_name: str) -> None:
         self.manager.get_screen("catalog").filter_name = filter_name
@@ -134,13 +163,20 @@ class KioskApp(App):
 
     def start_flow(self, item: Item, mode: str) -> None:
         flow = self.controller.start(item, mode)
-        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(step)))
+        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(flow, step)))
         flow.begin()
 
-    def _follow(self, step: Step) -> None:
-        if self.controller.flow is None:
-            return  # the session ended while the step change was on its way
+    def _follow(self, flow: Any, step: Step) -> None:
+        if self.controller.flow is not flow:
+            return  # that session ended while the step change was on its way
         self.show(step.value)
+
+    def act(self, action: Callable[[], Any]) -> None:
+        """Run a quick flow action on the UI thread; a refusal (double tap…) becomes a message."""
+        try:
+            action()
+        except FlowError as err:
+            self.screen.show_error(err.message)
 
     # -- background work -------------------------------------------------------------------
     def run_worker(
@@ -149,21 +185,29 @@ class KioskApp(App):
         on_error: Callable[[str], None],
         on_done: Callable[[Any], None] | None = None,
     ) -> None:
-        """Run blocking device/platform work off the UI thread; results come back on the UI thread."""
+        """Run blocking device/platform work off the UI thread; results come back on the UI thread,
+        and only while the session that asked for them is still the current one."""
+        flow = self.controller.flow
+
+        def deliver(callback: Callable[[Any], None], value: Any) -> None:
+            def on_main_thread(_dt: float) -> None:
+                if self.controller.flow is flow:
+                    callback(value)
+
+            Clock.schedule_once(on_main_thread)
 
         def target() -> None:
             try:
                 result = work()
             except FlowError as err:
-                message = err.message
-                Clock.schedule_once(lambda _dt: on_error(message))
+                deliver(on_error, err.message)
                 return
             except Exception:  # the citizen gets a way forward; the log gets the type, never the data
                 log.exception("unexpected error in a worker")
-                Clock.schedule_once(lambda _dt: on_error(UNEXPECTED))
+                deliver(on_error, UNEXPECTED)
                 return
             if on_done is not None:
-                Clock.schedule_once(lambda _dt: on_done(result))
+                deliver(on_done, result)
 
         threading.Thread(target=target, daemon=True, name="kiosk-worker").start()
 

@@ -32,6 +32,11 @@ class StepScreen(KioskScreen):
     def flow(self):
         return self.app.controller.flow
 
+    def forget(self) -> None:
+        """Drop everything shown or held for the last citizen (called when a session ends)."""
+        self.body.clear_widgets()
+        self.error_box = None
+
 
 class IdCardScreen(StepScreen):
     title = "身份核验"
@@ -89,8 +94,10 @@ class FaceScreen(StepScreen):
         self.body.add_widget(self.status)
 
     def on_enter(self, *_args) -> None:
-        self._preview_stop.clear()
-        threading.Thread(target=self._grab_frames, daemon=True, name="face-preview").start()
+        self._preview_stop = threading.Event()  # one per visit: an old preview thread keeps its own
+        threading.Thread(
+            target=self._grab_frames, args=(self._preview_stop,), daemon=True, name="face-preview"
+        ).start()
         self._preview_event = Clock.schedule_interval(self._show_frame, 1 / 15)
         self.verify()
 
@@ -100,13 +107,14 @@ class FaceScreen(StepScreen):
             self.status.text = "正在核验，请保持不动……"
             self.app.run_worker(flow.check_face, lambda msg: self.show_error(msg, self.verify))
 
-    def _grab_frames(self) -> None:
+    def _grab_frames(self, stop: threading.Event) -> None:
         camera = self.app.controller.services.camera
-        while not self._preview_stop.is_set():
+        while not stop.is_set():
             try:
                 self._frame = camera.read_frame()
             except Exception:  # the verify worker reports camera faults; the preview just stops
                 return
+            stop.wait(0.05)  # leave the camera to the face check between preview frames
 
     def _show_frame(self, _dt: float) -> None:
         frame, self._frame = self._frame, None
@@ -224,9 +232,16 @@ class FormScreen(StepScreen):
             button._sync()
 
     def _submit(self) -> None:
-        errors = self.flow.submit_form(self.values)
-        for field, label in self.errors.items():
-            label.text = errors.get(field, "")
+        def submit() -> None:
+            errors = self.flow.submit_form(self.values)
+            for field, label in self.errors.items():
+                label.text = errors.get(field, "")
+
+        self.app.act(submit)
+
+    def forget(self) -> None:
+        super().forget()
+        self.values, self.focused, self.inputs = {}, None, {}
 
 
 class ReviewScreen(StepScreen):
@@ -259,7 +274,7 @@ class ReviewScreen(StepScreen):
 
         def failed(message: str) -> None:
             self.busy.text = ""
-            self.submit_button.disabled = False
+            self.submit_button.disabled = self.flow.refused  # refused for good: only 返回首页 is left
             self.show_error(message)
 
         self.app.run_worker(self.flow.submit, failed)
@@ -297,7 +312,7 @@ class ReceiptScreen(StepScreen):
             Text(note, halign="center", color=theme.ACCENT if flow.receipt_problem else theme.TEXT)
         )
         self.body.add_widget(Widget())
-        done = BigButton("下一步", flow.finish_receipt)
+        done = BigButton("下一步", lambda: self.app.act(flow.finish_receipt))
         done.tid = "next"
         self.body.add_widget(done)
 
@@ -359,10 +374,19 @@ class RatingScreen(StepScreen):
 
     def _send(self, level: int, reasons: list[str]) -> None:
         flow = self.flow
-        self.app.run_worker(lambda: flow.rate(level, reasons), self.show_error)
+        buttons = [w for w in self.body.walk() if isinstance(w, BigButton)]
+        for button in buttons:
+            button.disabled = True  # one rating per case, however many taps
+
+        def failed(message: str) -> None:
+            for button in buttons:
+                button.disabled = False
+            self.show_error(message)
+
+        self.app.run_worker(lambda: flow.rate(level, reasons), failed)
 
     def _skip(self) -> None:
-        self.flow.skip_rating()
+        self.app.act(self.flow.skip_rating)
 
 
 class DoneScreen(StepScreen):
@@ -382,8 +406,12 @@ class DoneScreen(StepScreen):
         home.tid = "finish"
         self.body.add_widget(home)
 
+    def forget(self) -> None:
+        """The farewell holds nothing personal and stays on screen until it times out."""
+
     def on_enter(self, *_args) -> None:
         self.app.controller.end_session("finished")  # nothing personal is needed from here on
+        self.app.forget_screens()
         self._auto = Clock.schedule_once(lambda _dt: self._auto_home(), self.AUTO_HOME_S)
 
     def _auto_home(self) -> None:

@@ -33,12 +33,10 @@ def test_read_id_prints_the_card_as_json(background):
     port = background(
         "sim", "idcard", "--identities", str(ASSETS / "demo" / "identities.json"), "--insert", "1"
     )
-    result = subprocess.run(
-        [*KIOSK, "devices", "read-id", "--port", port, "--json", "--timeout", "10"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    read = [*KIOSK, "devices", "read-id", "--port", port, "--json", "--timeout", "10"]
+    masked = json.loads(subprocess.run(read, capture_output=True, text=True, timeout=60).stdout)
+    assert masked["name"] == "李*兰" and masked["id_number"] == "5101**********1247"  # masked by default
+    result = subprocess.run([*read, "--show"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     card = json.loads(result.stdout)
     assert card["card_type"] == "resident" and card["name"] == "李秀兰" and card["gender"] == "女"
