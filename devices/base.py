@@ -139,6 +139,13 @@ class MediaTaken(DeviceEvent):
     pass
 
 
+@dataclass(frozen=True)
+class CountersChanged(DeviceEvent):
+    """What a driver's `counters` (reads, prints, cuts, …) gained during one use of the device."""
+
+    deltas: dict[str, int] = field(default_factory=dict)
+
+
 def status_changes(old: DeviceStatus | None, new: DeviceStatus) -> dict[str, Any]:
     """The fields of `new` that differ from `old` (everything when there is no `old`)."""
     after = new.as_dict()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from devices.base import (
     Action,
     Completion,
+    CountersChanged,
     DeviceError,
     DeviceErrorEvent,
     DeviceEvent,
@@ -58,6 +60,7 @@ class _Slot:
         self.driver: Any = None
         self.status = DeviceStatus(name, name, DeviceState.STARTING)
         self.available: bool | None = None  # None until the first attempt
+        self.counted: dict[str, int] = {}  # the driver's counters as last published
         self.thread: threading.Thread | None = None
 
 
@@ -147,8 +150,19 @@ class DeviceManager:
                 self._publish_error(slot, err.completion, err.action or Action.MAINTENANCE, err.detail)
                 slot.wake.set()
                 raise
+            finally:
+                self._publish_counters(slot)
         finally:
             slot.lock.release()
+
+    def wait_started(self, timeout_s: float = 10.0) -> list[DeviceStatus]:
+        """Wait until every device has been tried once (connected or not); returns the statuses."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(slot.status.state is not DeviceState.STARTING for slot in self._slots.values()):
+                break
+            time.sleep(0.05)
+        return self.statuses()
 
     def status(self, name: str) -> DeviceStatus:
         """The latest snapshot (STARTING until the first poll); never touches the device."""
@@ -220,7 +234,19 @@ class DeviceManager:
             slot.name, slot.status.kind, DeviceState.OFFLINE, {"error": detail}, Action.MAINTENANCE
         )
 
+    def _publish_counters(self, slot: _Slot) -> None:
+        """Errors are counted from DeviceErrorEvents; everything else the driver counts is sent on."""
+        counters = getattr(slot.driver, "counters", None)
+        if not counters:
+            return
+        deltas = {k: v - slot.counted.get(k, 0) for k, v in counters.items() if k != "errors"}
+        deltas = {k: d for k, d in deltas.items() if d > 0}
+        slot.counted = dict(counters)
+        if deltas:
+            self._emit(CountersChanged(slot.name, deltas))
+
     def _close(self, slot: _Slot) -> None:
+        slot.counted = {}  # a rebuilt driver counts from zero again
         driver, slot.driver = slot.driver, None
         if driver is None:
             return
@@ -274,3 +300,19 @@ class DeviceManager:
                 listener(event)
             except Exception as exc:
                 log.exception("device listener failed on %s: %s", type(event).__name__, type(exc).__name__)
+
+
+class ManagedDevice:
+    """Stands in for one device's driver in the application: every method call runs under the
+    manager's lock on whatever driver is current, so a driver rebuilt after a replug is picked up
+    without the caller noticing."""
+
+    def __init__(self, manager: DeviceManager, name: str, timeout_s: float | None = None) -> None:
+        self._manager, self._name, self._timeout_s = manager, name, timeout_s
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._manager.use(self._name, self._timeout_s) as driver:
+                return getattr(driver, attr)(*args, **kwargs)
+
+        return call

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devices.base import DeviceErrorEvent, DeviceEvent, DeviceStatus, StatusChanged
+from devices.base import CountersChanged, DeviceErrorEvent, DeviceEvent, DeviceStatus, StatusChanged
 from devices.manager import DeviceManager, Listener
 
 COUNTERS = ("reads", "prints", "cuts", "errors")
@@ -137,6 +137,9 @@ def attach(manager: DeviceManager, db: StateDB) -> Listener:
             db.record_status(event.status)
         elif isinstance(event, DeviceErrorEvent):
             db.bump(event.name, "errors")
+        elif isinstance(event, CountersChanged):
+            for counter, n in event.deltas.items():
+                db.bump(event.name, counter, n)
 
     manager.add_listener(on_event)
     return on_event

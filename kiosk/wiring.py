@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from devices.base import Action, DeviceError
+from devices.base import Action, DeviceError, DeviceState
 from devices.camera import open_camera
 from devices.idcard import IdCardReader
+from devices.manager import DeviceManager, ManagedDevice
 from devices.printer import ReceiptPrinter
 from devices.simhost import SimHost
 from kiosk.catalog import load_catalog
@@ -22,6 +23,7 @@ from kiosk.face import FaceDetector
 from kiosk.outbox import Outbox, load_or_create_key
 from kiosk.platform.client import PlatformClient
 from kiosk.services import Services
+from kiosk.state import StateDB, attach
 
 log = logging.getLogger(__name__)
 REQUIRED_DEVICES = ("idcard", "face_camera", "printer")
@@ -31,6 +33,8 @@ REQUIRED_DEVICES = ("idcard", "face_camera", "printer")
 class Terminal:
     controller: KioskController
     sims: SimHost
+    devices: DeviceManager
+    state: StateDB
 
 
 def _require_devices(config: Config) -> None:
@@ -80,13 +84,16 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
     stack.callback(sims.stop)
     with stack:
         urls = {name: sims.resolve(name, dev.url, dev.options) for name, dev in config.devices.items()}
-        factories = device_factories(config, urls)
-        drivers = {}
-        for name in REQUIRED_DEVICES:
-            drivers[name] = factories[name]()
-            stack.callback(drivers[name].close)
         state_dir = config.storage.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
+        manager = DeviceManager(device_factories(config, urls)).start()
+        stack.callback(manager.stop)
+        state = StateDB(state_dir / "state.db")
+        stack.callback(state.close)
+        attach(manager, state)
+        for status in manager.wait_started():
+            if status.state is not DeviceState.ONLINE:  # the kiosk starts anyway and recovers by itself
+                log.warning("device %s is %s at start-up", status.name, status.state.value)
         outbox = Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file))
         stack.callback(outbox.close)
         platform = PlatformClient(
@@ -101,14 +108,14 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         services = Services(
             config=config,
             catalog=load_catalog(),
-            idcard=drivers["idcard"],
-            camera=drivers["face_camera"],
+            idcard=ManagedDevice(manager, "idcard"),
+            camera=ManagedDevice(manager, "face_camera"),
             face_detector=FaceDetector(config.face.detector_model),
-            printer=drivers["printer"],
+            printer=ManagedDevice(manager, "printer"),
             platform=platform,
             outbox=outbox,
         )
-        yield Terminal(KioskController(services), sims)
+        yield Terminal(KioskController(services), sims, manager, state)
 
 
 def device_statuses(config: Config) -> list[dict[str, Any]]:

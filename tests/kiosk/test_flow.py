@@ -4,6 +4,7 @@ simulator over HTTP, the encrypted outbox on disk."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -197,3 +198,29 @@ def test_session_is_not_wiped_while_a_submission_is_in_flight(kiosk):
         assert controller.session is not None
     finally:
         flow._busy.release()
+
+
+def _wait_for(predicate, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_reader_unplugged_mid_session_gives_a_message_and_recovers_after_replug(kiosk):
+    flow = start(kiosk)
+    kiosk.sims.idcard.unplug()
+    with pytest.raises(FlowError) as err:
+        flow.read_card()
+    assert "读卡器" in err.value.message and flow.step is Step.IDCARD
+    assert _wait_for(lambda: kiosk.devices.status("idcard").state.value != "online")
+    kiosk.sims.idcard.replug()
+    kiosk.devices.poke("idcard")
+    assert _wait_for(lambda: kiosk.devices.status("idcard").state.value == "online")
+    kiosk.sims.idcard.insert(0)
+    flow.read_card()
+    assert flow.step is Step.FACE
+    snapshot = {s["name"]: s for s in kiosk.state.statuses()}
+    assert snapshot["idcard"]["state"] == "online" and kiosk.state.counters("idcard").get("errors", 0) >= 1
