@@ -14,7 +14,7 @@ from devices.base import Action, DeviceError, DeviceState
 from devices.camera import open_camera
 from devices.idcard import IdCardReader
 from devices.manager import DeviceManager, ManagedDevice
-from devices.printer import ReceiptPrinter
+from devices.printer import A4Printer, ReceiptPrinter
 from devices.simhost import SimHost
 from kiosk.catalog import load_catalog
 from kiosk.config import Config, ConfigError
@@ -59,10 +59,12 @@ def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
         driver = IdCardReader(url)
     elif name == "printer":
         driver = ReceiptPrinter(url, paper_mm=int(options.get("paper_mm", 80)), name=name)
+    elif name == "a4_printer":
+        driver = A4Printer(url, server=options.get("server"), name=name)
     elif name.endswith("camera"):
         return open_camera(url, name=name)
     else:
-        raise ConfigError(f"devices.{name}: unknown device role (idcard, printer, *camera)")
+        raise ConfigError(f"devices.{name}: unknown device role (idcard, printer, a4_printer, *camera)")
     driver.open()
     return driver
 
