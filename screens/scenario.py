@@ -107,8 +107,12 @@ class ScenarioRunner:
         yield from self.wait(lambda: self.app.manager.current == name, f"screen {name}")
         yield from self.frames(3)
 
-    def shot(self, label: str) -> Iterator[Wait]:
+    def shot(self, label: str, screen: str | None = None) -> Iterator[Wait]:
+        """Screenshot of what is drawn now; it must still be `screen` (default: `label`) after drawing."""
         yield from self.frames(2)  # let the last change be drawn
+        expected = screen or label.removesuffix("-filled").removesuffix("-again")
+        if self.app.manager.current != expected:
+            raise ScenarioFailed(f"screenshot {label!r} would show {self.app.manager.current!r}")
         produced = Window.screenshot(name=str(self.artifacts / "shot.png"))  # Kivy adds a counter
         target = self.artifacts / f"{len(self.screens) + 1:02d}-{label}.png"
         Path(produced).rename(target)
@@ -147,7 +151,7 @@ class ScenarioRunner:
         yield from self.shot("idcard")
         sims.idcard.insert(0)  # the citizen puts the card on the reader
         yield from self.screen("face")
-        yield from self.pause(0.3)
+        yield from self.pause(0.4)  # the live preview shows; the check starts after FaceScreen.SETTLE_S
         yield from self.shot("face")
         sims.idcard.remove()
         yield from self.screen("form")

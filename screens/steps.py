@@ -76,6 +76,7 @@ class IdCardScreen(StepScreen):
 
 class FaceScreen(StepScreen):
     title = "人脸识别"
+    SETTLE_S = 1.0
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="face", **kwargs)
@@ -90,7 +91,7 @@ class FaceScreen(StepScreen):
         )
         self.preview = Image(size_hint_y=0.7, fit_mode="contain")
         self.body.add_widget(self.preview)
-        self.status = Text("正在核验，请保持不动……", halign="center", color=theme.TEXT_MUTED)
+        self.status = Text("请看着屏幕，马上开始核验……", halign="center", color=theme.TEXT_MUTED)
         self.body.add_widget(self.status)
 
     def on_enter(self, *_args) -> None:
@@ -99,7 +100,8 @@ class FaceScreen(StepScreen):
             target=self._grab_frames, args=(self._preview_stop,), daemon=True, name="face-preview"
         ).start()
         self._preview_event = Clock.schedule_interval(self._show_frame, 1 / 15)
-        self.verify()
+        # Give the citizen a moment to see themselves and settle before the check starts.
+        self._verify_event = Clock.schedule_once(lambda _dt: self.verify(), self.SETTLE_S)
 
     def verify(self) -> None:
         flow = self.flow
@@ -129,6 +131,7 @@ class FaceScreen(StepScreen):
         self.preview.canvas.ask_update()
 
     def on_leave(self, *_args) -> None:
+        self._verify_event.cancel()
         self._preview_stop.set()
         self._preview_event.cancel()
         self._frame = None
