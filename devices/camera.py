@@ -16,14 +16,49 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus
+from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 _NOT_READY = "摄像头暂时无法使用，请联系工作人员。"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+_BLANK_STD = 2.0  # a frame whose grey levels vary less than this is blank (capped lens, dead sensor)
 
 
-class Camera:
+def frame_health(frame: np.ndarray) -> dict[str, object]:
+    """Raise DeviceError(HARDWARE_ERROR) for a blank frame; else the frame's size and spread."""
+    std = float(np.std(frame))
+    if frame.size == 0 or std < _BLANK_STD:
+        raise DeviceError(
+            Completion.HARDWARE_ERROR,
+            _NOT_READY,
+            detail=f"blank frame (grey level spread {std:.1f})",
+            action=Action.MAINTENANCE,
+        )
+    return {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "frame_std": round(std, 1)}
+
+
+class _CameraLifecycle(Lifecycle):
+    """Lifecycle (devices/lifecycle.py) shared by both cameras: `open()` claims and enables; a
+    disabled or released camera refuses `read_frame`. Counters: `frames` and `errors`.
+    EXTERNAL health grabs a frame and checks it is not blank."""
+
+    def _grab(self, timeout_s: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def read_frame(self, timeout_s: float = 2.0) -> np.ndarray:
+        with self._operation("read_frame"):
+            frame = self._grab(timeout_s)
+        self._count("frames")
+        return frame
+
+    def _exercise(self, level: HealthLevel) -> dict[str, object]:
+        frame = self._grab(2.0)
+        self._count("frames")
+        return frame_health(frame)
+
+
+class Camera(_CameraLifecycle):
     """A V4L2 / index camera through OpenCV: `v4l2:///dev/video0`, `v4l2:///dev/v4l/by-id/...`, `v4l2://0`."""
 
     kind = "camera"
@@ -36,8 +71,12 @@ class Camera:
         self.name, self._size = name, (width, height)
         self._cap: cv2.VideoCapture | None = None
         self._lock = threading.Lock()
+        self._lifecycle_init(f"camera:{self._source}")
 
     def open(self) -> None:
+        self._lc_open(self._open)
+
+    def _open(self) -> None:
         cap = cv2.VideoCapture(self._source, cv2.CAP_V4L2)
         if not cap.isOpened():
             cap.release()
@@ -51,7 +90,7 @@ class Camera:
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
         self._cap = cap
 
-    def read_frame(self, timeout_s: float = 2.0) -> np.ndarray:
+    def _grab(self, timeout_s: float) -> np.ndarray:
         with self._lock:
             if self._cap is None:
                 raise DeviceError(Completion.SEQUENCE_ERROR, _NOT_READY, detail="camera not open")
@@ -68,12 +107,15 @@ class Camera:
         return DeviceStatus(self.name, self.kind, state)
 
     def close(self) -> None:
+        self._lc_close(self._close)
+
+    def _close(self) -> None:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
 
 
-class SimulatedCamera:
+class SimulatedCamera(_CameraLifecycle):
     """Plays still images (one file, or every image of a folder in name order, looping) as frames."""
 
     kind = "camera"
@@ -83,6 +125,7 @@ class SimulatedCamera:
         self._frames: list[np.ndarray] = []
         self._index = 0
         self._lock = threading.Lock()
+        self._lifecycle_init(f"simcamera:{source}")
 
     @classmethod
     def from_url(cls, url: str, *, name: str = "camera") -> SimulatedCamera:
@@ -94,6 +137,9 @@ class SimulatedCamera:
         return cls(Path(query["source"][0]), name=name, fps=float(query.get("fps", ["15"])[0]))
 
     def open(self) -> None:
+        self._lc_open(self._open)
+
+    def _open(self) -> None:
         paths = (
             sorted(p for p in self._source.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
             if self._source.is_dir()
@@ -109,7 +155,7 @@ class SimulatedCamera:
             )
         self._frames = frames
 
-    def read_frame(self, timeout_s: float = 2.0) -> np.ndarray:
+    def _grab(self, timeout_s: float) -> np.ndarray:
         with self._lock:
             if not self._frames:
                 raise DeviceError(Completion.SEQUENCE_ERROR, _NOT_READY, detail="camera not open")
@@ -122,6 +168,9 @@ class SimulatedCamera:
         return DeviceStatus(self.name, self.kind, DeviceState.ONLINE if self._frames else DeviceState.OFFLINE)
 
     def close(self) -> None:
+        self._lc_close(self._close)
+
+    def _close(self) -> None:
         self._frames = []
 
 

@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import serial
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus
+from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, TEXT_LEN, IdCard, parse_card
+from devices.lifecycle import Lifecycle
 
 try:
     import termios
@@ -81,8 +82,13 @@ def _io_error(what: str, exc: BaseException) -> DeviceError:
     )
 
 
-class IdCardReader:
-    """Thread-safe: one lock serialises every exchange so two callers never interleave frames."""
+class IdCardReader(Lifecycle):
+    """Thread-safe: one lock serialises every exchange so two callers never interleave frames.
+
+    Lifecycle (devices/lifecycle.py): `open()` claims and enables; `disable()` makes the card
+    operations refuse with SEQUENCE_ERROR while `status()` and `check_health()` keep working.
+    Counters: `reads` (successful card reads) and `errors`.
+    """
 
     def __init__(
         self,
@@ -100,14 +106,20 @@ class IdCardReader:
         self._ser: serial.SerialBase | None = None
         self._want_open = False  # open() was called and close() was not: reopen by itself after a loss
         self._lost = False  # the port vanished under us (logged once when it goes, once when it returns)
+        self._lifecycle_init(f"serial:{self._port}")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> None:
-        with self._lock:
-            if self._ser is None:
-                self._open_locked()
-            self._want_open = True
+        """Open the port; the first open also claims and enables the reader (see devices/lifecycle.py)."""
+
+        def do_open() -> None:
+            with self._lock:
+                if self._ser is None:
+                    self._open_locked()
+                self._want_open = True
+
+        self._lc_open(do_open)
 
     def reopen(self) -> None:
         """Close and open the port again (same path, e.g. a /dev/serial/by-id link after a replug).
@@ -115,16 +127,23 @@ class IdCardReader:
         Operations do this by themselves after the port was lost; this is for a manager that
         wants to probe on its own schedule. Raises DeviceError(DEVICE_NOT_READY) while it is gone.
         """
-        with self._lock:
-            self._drop_port_locked()
-            self._want_open = True
-            self._open_locked()
+
+        def do_reopen() -> None:
+            with self._lock:
+                self._drop_port_locked()
+                self._want_open = True
+                self._open_locked()
+
+        self._lc_open(do_reopen)
 
     def close(self) -> None:
-        with self._lock:
-            self._want_open = False
-            self._lost = False
-            self._drop_port_locked()
+        def do_close() -> None:
+            with self._lock:
+                self._want_open = False
+                self._lost = False
+                self._drop_port_locked()
+
+        self._lc_close(do_close)
 
     def _open_locked(self) -> None:
         try:
@@ -233,6 +252,10 @@ class IdCardReader:
 
     def sam_id(self) -> str:
         """The SAM serial in the YinanSoft style `%02d.%02d-%08d-%010d-%010d` (SDKs differ, §2.1)."""
+        with self._operation("sam_id"):
+            return self._sam_id()
+
+    def _sam_id(self) -> str:
         with self._lock:
             reply = self._transact(p.READ_SAM_ID, self.timeouts.sam_id_s)
         if reply.sw3 != p.SW3_OK:
@@ -250,6 +273,10 @@ class IdCardReader:
         after a successful reply. Allowed: 115200, 57600, 38400, 19200, 9600. A later automatic
         reopen keeps the new speed.
         """
+        with self._operation("set_baud_rate"):
+            self._set_baud_rate(baud)
+
+    def _set_baud_rate(self, baud: int) -> None:
         command = p.SET_BAUD.get(baud)
         if command is None:
             raise DeviceError(
@@ -275,15 +302,17 @@ class IdCardReader:
             log.info("%s: line speed now %d bps", self.name, baud)
 
     def find_card(self) -> bool:
-        with self._lock:
+        with self._operation("find_card"), self._lock:
             return self._find_locked()
 
     def read_card(self, with_fingerprint: bool = False, read_append: bool = True) -> IdCard:
         """find + select + read (+ newest appended address), §2 typical sequence."""
-        with self._lock:
+        with self._operation("read_card"), self._lock:
             if not self._find_locked():
                 raise p.sw3_error(p.Response(0, 0, p.SW3_NO_CARD), "find_card")
-            return self._select_and_read(with_fingerprint, read_append)
+            card = self._select_and_read(with_fingerprint, read_append)
+        self._count("reads")
+        return card
 
     def wait_for_card(
         self,
@@ -298,7 +327,21 @@ class IdCardReader:
 
         A card lifted half-way through a read is retried until the deadline: the citizen just
         puts it back. The lock is released between polls so status() keeps working meanwhile.
+        Its own "no card in time" timeout is not counted as an error (nobody came).
         """
+        with self._operation("wait_for_card", _nobody_came):
+            card = self._wait_for_card(timeout_s, cancel, poll_interval_s, with_fingerprint, read_append)
+        self._count("reads")
+        return card
+
+    def _wait_for_card(
+        self,
+        timeout_s: float,
+        cancel: threading.Event | None,
+        poll_interval_s: float,
+        with_fingerprint: bool,
+        read_append: bool,
+    ) -> IdCard:
         stop = cancel or threading.Event()  # Event.wait is an interruptible sleep, not a busy loop
         deadline = time.monotonic() + timeout_s
         while True:
@@ -317,10 +360,14 @@ class IdCardReader:
                 raise DeviceError(
                     Completion.TIMEOUT,
                     "未检测到身份证，请将证件放在感应区。",
-                    detail=f"no card within {timeout_s:.1f} s",
+                    detail=f"{_NO_CARD_IN_TIME} {timeout_s:.1f} s",
                     action=Action.AUTO,
                 )
             stop.wait(min(poll_interval_s, remaining))
+
+    def _exercise(self, level: HealthLevel) -> dict[str, object]:
+        """EXTERNAL health: SAM status (already checked by status()) and a SAM id read."""
+        return {"sam_id": self._sam_id()}
 
     # -- internals (caller holds the lock) -------------------------------------------------------
 
@@ -426,6 +473,13 @@ class IdCardReader:
             "%s: %s SW3=0x%02X in %.0f ms", self.name, what, reply.sw3, (time.monotonic() - started) * 1e3
         )
         return reply
+
+
+_NO_CARD_IN_TIME = "no card within"
+
+
+def _nobody_came(exc: DeviceError) -> bool:
+    return exc.completion is Completion.TIMEOUT and exc.detail.startswith(_NO_CARD_IN_TIME)
 
 
 def _is_transient(exc: DeviceError) -> bool:

@@ -6,15 +6,18 @@ queue's state and printer-state-reasons. Only DeviceError leaves its methods.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import threading
 import time
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus
+from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.lifecycle import Lifecycle
 from devices.printer import ipp
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,18 @@ _PAPER_OUT = ("media-empty", "media-needed")
 _COVER = ("door-open", "cover-open", "interlock-open")
 
 
-class A4Printer:
-    """An A4 printer behind a CUPS queue; `server` is "host:port" or a Unix socket path."""
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+class A4Printer(Lifecycle):
+    """An A4 printer behind a CUPS queue; `server` is "host:port" or a Unix socket path.
+
+    Lifecycle (devices/lifecycle.py): `open()` claims and enables; without `open()` it still
+    works as before. A disabled or released printer refuses `print_pdf` (following or canceling
+    a job already submitted stays allowed). Counters: `jobs` (submitted), `pages` (page objects
+    in the submitted PDFs, at least 1 a job; pages inside compressed object streams are not
+    seen), `jobs_completed` and `errors`.
+    """
 
     def __init__(
         self, url: str, *, server: str | None = None, timeout_s: float = 60.0, name: str = KIND
@@ -57,13 +70,16 @@ class A4Printer:
         self._client = ipp.IppClient(self.server, min(timeout_s, 10.0))
         self._uri = self._client.printer_uri(self.queue)
         self._lock = threading.Lock()
+        self._lifecycle_init(f"cups:{self.server}/{self.queue}")
 
     def open(self) -> None:
-        """Nothing to hold open: each call is one HTTP request. Checks the queue exists."""
-        self._printer_attributes()
+        """Nothing to hold open: each call is one HTTP request. Checks the queue exists.
+
+        The first open also claims and enables the printer (see devices/lifecycle.py)."""
+        self._lc_open(self._printer_attributes)
 
     def close(self) -> None:
-        pass
+        self._lc_close(lambda: None)
 
     def __enter__(self) -> A4Printer:
         return self
@@ -97,6 +113,10 @@ class A4Printer:
 
     def print_pdf(self, data: bytes, title: str) -> str:
         """Submit a PDF and return the job id ("QUEUE-N"); refuses when the queue cannot print."""
+        with self._operation("print_pdf"):
+            return self._submit(data, title)
+
+    def _submit(self, data: bytes, title: str) -> str:
         if not data.startswith(b"%PDF-"):
             raise DeviceError(
                 Completion.INVALID_DATA,
@@ -122,6 +142,8 @@ class A4Printer:
                 action=Action.MAINTENANCE,
             )
         job_id = f"{self.queue}-{job}"
+        self._count("jobs")
+        self._count("pages", max(1, len(_PAGE_OBJECT.findall(data))))
         # Only the id and size: the title and document may hold personal data.
         log.info("A4 job %s submitted (%d bytes)", job_id, len(data))
         return job_id
@@ -134,6 +156,18 @@ class A4Printer:
         A job that will not complete is canceled in CUPS, so it cannot come out later when the
         citizen has gone. Setting `cancel` cancels the job and raises CANCELED.
         """
+        with self._counting():
+            self._wait_job(job_id, timeout_s, cancel)
+        self._count("jobs_completed")
+
+    def _exercise(self, level: HealthLevel) -> dict[str, object]:
+        """EXTERNAL health: print a one-page test PDF and follow the job to completion."""
+        job_id = self._submit(a4_test_page_pdf(self.name), "kiosk A4 test page")
+        self._wait_job(job_id, None, None)
+        self._count("jobs_completed")
+        return {"test_job": job_id}
+
+    def _wait_job(self, job_id: str, timeout_s: float | None, cancel: threading.Event | None) -> None:
         number = _job_number(job_id, self.queue)
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         while True:
@@ -231,6 +265,22 @@ class A4Printer:
                 detail=f"CUPS {self.queue}: {exc}",
                 action=Action.MAINTENANCE,
             ) from exc
+
+
+def a4_test_page_pdf(name: str) -> bytes:
+    """A one-page A4 PDF (150 dpi) drawn with Pillow: a frame, the device name and the time."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((60, 60, 1180, 1694), outline=0, width=6)
+    draw.text((120, 140), f"Kiosk A4 test page - {name}", fill=0, font_size=48)
+    draw.text((120, 220), time.strftime("%Y-%m-%d %H:%M:%S"), fill=0, font_size=36)
+    for i in range(8):
+        draw.rectangle((120 + i * 130, 400, 220 + i * 130, 500), fill=i * 32)
+    buf = io.BytesIO()
+    image.save(buf, "PDF", resolution=150)
+    return buf.getvalue()
 
 
 def interpret(attrs: dict[str, Any]) -> tuple[DeviceState, dict[str, Any], Action | None]:

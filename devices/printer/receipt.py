@@ -7,7 +7,8 @@ import threading
 from datetime import datetime
 from types import TracebackType
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus
+from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.lifecycle import Lifecycle
 from devices.printer import status as rt
 from devices.printer.document import PAPER_COLUMNS, QR, Cut, Receipt, Rule, Text
 from devices.printer.encode import encode_receipt
@@ -18,8 +19,14 @@ log = logging.getLogger(__name__)
 KIND = "receipt_printer"
 
 
-class ReceiptPrinter:
-    """An ESC/POS receipt printer named by URL; only DeviceError leaves its methods."""
+class ReceiptPrinter(Lifecycle):
+    """An ESC/POS receipt printer named by URL; only DeviceError leaves its methods.
+
+    Lifecycle (devices/lifecycle.py): `open()` claims and enables; without `open()` the printer
+    still connects on first use, as before. A disabled or released printer refuses to print.
+    Counters: `prints` (jobs sent), `cuts` (cut commands sent) and `errors`.
+    `terminal_id` is what the EXTERNAL health check's test page shows (defaults to the name).
+    """
 
     def __init__(
         self,
@@ -45,14 +52,24 @@ class ReceiptPrinter:
         self._link = Link(parse_url(url), timeout_s)
         # One job or status query at a time, so replies never interleave with another caller's.
         self._lock = threading.Lock()
+        self.terminal_id = name
+        self._lifecycle_init(f"receipt:{url}")
 
     def open(self) -> None:
-        with self._lock:
-            self._link.open()
+        """Connect; the first open also claims and enables the printer (see devices/lifecycle.py)."""
+
+        def do_open() -> None:
+            with self._lock:
+                self._link.open()
+
+        self._lc_open(do_open)
 
     def close(self) -> None:
-        with self._lock:
-            self._link.close()
+        def do_close() -> None:
+            with self._lock:
+                self._link.close()
+
+        self._lc_close(do_close)
 
     def __enter__(self) -> ReceiptPrinter:
         return self
@@ -70,6 +87,19 @@ class ReceiptPrinter:
 
     def print_receipt(self, doc: Receipt) -> None:
         """Print one receipt (a cut is added if missing); refuses when paper is out or the cover open."""
+        with self._operation("print_receipt"):
+            self._print(doc)
+
+    def print_test_page(self, terminal_id: str) -> None:
+        with self._operation("print_test_page"):
+            self._print(build_test_page(terminal_id, datetime.now(), self.paper_mm, self.native_qr))
+
+    def _exercise(self, level: HealthLevel) -> dict[str, object]:
+        """EXTERNAL health: print the test page (a technician looks at it at INTERACTIVE)."""
+        self._print(build_test_page(self.terminal_id, datetime.now(), self.paper_mm, self.native_qr))
+        return {"test_page": "printed"}
+
+    def _print(self, doc: Receipt) -> None:
         job = encode_receipt(
             doc, paper_mm=self.paper_mm, chinese_mode=self.chinese_mode, native_qr=self.native_qr
         )
@@ -77,11 +107,10 @@ class ReceiptPrinter:
             self._link.open()
             _raise_unless_ready(self._read_status())
             self._link.send(job)
+        self._count("prints")
+        self._count("cuts", sum(isinstance(e, Cut) for e in doc) + (not doc or not isinstance(doc[-1], Cut)))
         # Only the size: the receipt itself holds personal data.
         log.info("receipt sent to %s (%d bytes)", self.name, len(job))
-
-    def print_test_page(self, terminal_id: str) -> None:
-        self.print_receipt(build_test_page(terminal_id, datetime.now(), self.paper_mm, self.native_qr))
 
     def _read_status(self) -> rt.Reading:
         try:

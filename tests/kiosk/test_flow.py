@@ -72,6 +72,8 @@ def test_online_session_end_to_end(kiosk, tmp_path):
     store = SimStore(tmp_path / "platform.db")
     stored = store.get_case(case["case_no"])
     assert stored["item_code"] == ITEM and store.rating_count() == 1
+    assert kiosk.state.counters("idcard")["reads"] == 1  # driver counters reach the state DB
+    assert kiosk.state.counters("printer")["prints"] == 1
     kiosk.controller.end_session("finished")
     assert kiosk.controller.last_wiped.wiped and not kiosk.controller.last_wiped.personal_data_present
 
