@@ -6,6 +6,7 @@ Every escpos / pyserial / socket exception is turned into a DeviceError here, at
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import termios
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import serial
 from escpos import exceptions as escpos_errors
 from escpos.escpos import Escpos
-from escpos.printer import File, Network, Serial
+from escpos.printer import File, Network, Serial, Usb
 
 from devices.base import Action, Completion, DeviceError
 
@@ -30,8 +31,8 @@ _CONFIG_MESSAGE = "打印机配置有误，请联系工作人员。"
 
 @dataclass(frozen=True)
 class Endpoint:
-    scheme: Literal["tcp", "serial", "file"]
-    target: str  # host name, or device path
+    scheme: Literal["tcp", "serial", "file", "usb"]
+    target: str  # host name, device path, or VID:PID (hex)
     port: int = 9100
     baud: int = 9600
 
@@ -42,7 +43,8 @@ class Endpoint:
 
 
 def parse_url(url: str) -> Endpoint:
-    """tcp://host:port, serial:///dev/ttyUSB0?baud=19200, a bare device path, or file:///dev/usb/lp0."""
+    """tcp://host:port, serial:///dev/ttyUSB0?baud=19200, a bare device path, file:///dev/usb/lp0, or
+    usb://VID:PID (hex, e.g. usb://0416:5011) for printers that speak USB bulk natively."""
     if url.startswith("/"):
         return Endpoint("serial", url)
     try:
@@ -54,6 +56,8 @@ def parse_url(url: str) -> Endpoint:
             return Endpoint("serial", parts.path, baud=int(baud))
         if parts.scheme == "file" and parts.path:
             return Endpoint("file", parts.path)
+        if parts.scheme == "usb" and re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", parts.netloc):
+            return Endpoint("usb", parts.netloc.lower())
     except ValueError as exc:  # a bad port or baud number
         raise DeviceError(
             Completion.INVALID_DATA,
@@ -64,7 +68,7 @@ def parse_url(url: str) -> Endpoint:
     raise DeviceError(
         Completion.UNSUPPORTED,
         _CONFIG_MESSAGE,
-        detail=f"unsupported printer url {url!r} (usb:// is not supported yet)",
+        detail=f"unsupported printer url {url!r}",
         action=Action.MAINTENANCE,
     )
 
@@ -145,6 +149,10 @@ class Link:
                 device.write(command)
                 reply = device.read(1)
                 return reply[0] if reply else None
+            if isinstance(printer, Usb):
+                printer._raw(command)
+                reply = printer._read()  # bulk IN; a USB timeout raises USBTimeoutError (an OSError)
+                return reply[-1] if reply else None
             return None
         except IO_ERRORS as exc:
             self.close()
@@ -180,4 +188,7 @@ class Link:
             return _Network(ep.target, ep.port, timeout=self.timeout_s)
         if ep.scheme == "serial":
             return Serial(ep.target, baudrate=ep.baud, timeout=self.timeout_s)
+        if ep.scheme == "usb":
+            vendor, product = (int(part, 16) for part in ep.target.split(":"))
+            return Usb(vendor, product, timeout=int(self.timeout_s * 1000))
         return File(ep.target)

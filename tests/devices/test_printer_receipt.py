@@ -240,7 +240,7 @@ def test_file_transport_writes_the_job_and_cannot_read_status(tmp_path: Path) ->
     assert target.read_bytes() == encode_receipt(RECEIPT)
 
 
-@pytest.mark.parametrize("bad", ["usb://0416:5011", "cups://receipt", "tcp://host:notaport", "lp0"])
+@pytest.mark.parametrize("bad", ["usb://printer", "cups://receipt", "tcp://host:notaport", "lp0"])
 def test_unsupported_or_bad_urls(bad: str) -> None:
     with pytest.raises(DeviceError) as err:
         ReceiptPrinter(bad)
