@@ -29,7 +29,8 @@ from typing import Any
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, encode_text
 
-FAULTS = ("garbage", "bad_checksum", "silence", "pull_mid_read")
+FAULTS = ("garbage", "bad_checksum", "silence", "pull_mid_read", "sw3:0xNN")
+_SW3_FAULT = "sw3:"  # "sw3:0x41": answer with that SW3 and no data (any byte; see protocol.SW3_TABLE)
 _READS = (p.READ_BASE, p.READ_BASE_FP)
 PORT_NAME = "usb-SIM_SAM_Reader-if00-port0"
 WLT_HEADER = bytes.fromhex("574C66007E003200")  # "WL", 102 x 126, as seen on real photos (§4f)
@@ -200,9 +201,12 @@ class SamSimulator:
         """Queue a fault for the next reply (to command `on` only, if given); each fault hits one reply.
 
         `pull_mid_read` only ever hits a card read (30 01 / 30 10): the reply is cut off after a third
-        and the card is gone from the reader.
+        and the card is gone from the reader. `sw3:0xNN` (e.g. "sw3:0x41", "sw3:0x60") replaces the
+        reply with one carrying that SW3 and no data; the command itself is not carried out.
         """
-        if fault not in FAULTS:
+        if fault.startswith(_SW3_FAULT):
+            _parse_sw3_fault(fault)  # ValueError for a malformed code, at inject time
+        elif fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         with self._state:
             self._faults.append((fault, on))
@@ -246,7 +250,10 @@ class SamSimulator:
     def _respond(self, frame: bytes) -> None:
         self.received.append(frame)
         fault = self._take_fault(frame)
-        reply, slow = self._answer(frame)
+        if fault is not None and fault.startswith(_SW3_FAULT):
+            reply, slow = p.build_response(_parse_sw3_fault(fault)), False
+        else:
+            reply, slow = self._answer(frame)
         if fault == "silence":
             self._switch_baud()
             return
@@ -354,6 +361,18 @@ class SamSimulator:
                 delay = started + sent * 10 / self.baudrate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+
+
+def _parse_sw3_fault(fault: str) -> int:
+    """ "sw3:0x41" -> 0x41; ValueError unless the code is one byte."""
+    text = fault[len(_SW3_FAULT) :]
+    try:
+        code = int(text, 16)
+    except ValueError:
+        raise ValueError(f"bad SW3 fault {fault!r}; expected e.g. 'sw3:0x41'") from None
+    if not 0 <= code <= 0xFF:
+        raise ValueError(f"bad SW3 fault {fault!r}: SW3 is one byte")
+    return code
 
 
 def _extract_frames(buf: bytearray) -> list[bytes]:

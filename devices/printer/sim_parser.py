@@ -94,9 +94,11 @@ class StreamParser:
         on_job: Callable[[list[Block], bytes], None],
         *,
         chinese_default: bool = True,
+        on_line: Callable[[TextLine], None] | None = None,
     ) -> None:
         self._status_byte = status_byte
         self._on_job = on_job
+        self._on_line = on_line  # called as each text line of a job is complete, while parsing
         self._chinese_default = chinese_default
         self._buf = bytearray()
         self._pos = 0
@@ -329,8 +331,11 @@ class StreamParser:
                 segments.extend(Segment(ch, style, ord(ch) > 0x7F) for ch in text)
             else:
                 segments.append(Segment(data.decode("cp437"), style, False))
-        self._blocks.append(TextLine(_merge(segments), self._line.align))
+        line = TextLine(_merge(segments), self._line.align)
+        self._blocks.append(line)
         self._line = _Pending()
+        if self._on_line is not None:
+            self._on_line(line)
 
     def _feed_lines(self, n: int) -> None:
         if self._line.runs:

@@ -2,6 +2,14 @@
 
 The driver under test talks to it exactly as to a real printer; tests and the demo flip its state
 (paper low/out, cover open, offline, silent) to inject faults.
+
+Running out of paper mid-job: set `paper_out_after_lines = N` (the roll has N text lines left).
+When a job reaches text line N+1 the printer switches `paper` to "out" at once (so DLE EOT reports
+paper out from then on, even while the rest of the job is still arriving) and drops the rest of the
+job: the job is recorded with `error = "paper_out"`, `lines` = the N lines that did come out, and no
+PNG (`png_path` None). The setting is one-shot: it goes back to None when it fires, and the roll is
+"replaced" by setting `paper = "full"` again. A job sent while paper is already out is refused whole
+(`error = "paper out"`), as before.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class VirtualEscposPrinter:
         self.online = True
         self.silent = False  # answers no status query at all
         self.error: Literal["mechanical", "cutter", "unrecoverable", "overheat"] | None = None
+        self.paper_out_after_lines: int | None = None  # run out after this many text lines of a job
 
         self.jobs: list[Job] = []
         self.errors: list[str] = []
@@ -55,7 +64,9 @@ class VirtualEscposPrinter:
         self._jobs_changed = threading.Condition()
         self._taken = 0
         self._renderer = Renderer(columns(paper_mm) * 12, font_path)
-        self._parser = StreamParser(self._status_byte, self._on_job)
+        self._parser = StreamParser(self._status_byte, self._on_job, on_line=self._on_line)
+        self._job_lines = 0  # text lines of the job being parsed
+        self._ran_out_after: int | None = None  # the job being parsed ran out after this many lines
         self._parser_lock = threading.Lock()  # the TCP and pty threads share one printer
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -176,10 +187,27 @@ class VirtualEscposPrinter:
             return 0x12 | (0x0C if self.paper in ("low", "out") else 0) | (0x60 if out else 0)
         return None
 
+    def _on_line(self, line: TextLine) -> None:
+        self._job_lines += 1
+        limit = self.paper_out_after_lines
+        if limit is None or self._ran_out_after is not None or self.paper == "out":
+            return
+        if self._job_lines > limit:  # this line no longer fits on the roll
+            self.paper = "out"
+            self.paper_out_after_lines = None
+            self._ran_out_after = limit
+            log.warning("virtual printer: paper ran out after %d lines of a job", limit)
+
     def _on_job(self, blocks: list[Block], raw: bytes) -> None:
+        ran_out_after, self._ran_out_after, self._job_lines = self._ran_out_after, None, 0
+        if ran_out_after is not None:
+            blocks = _before_line(blocks, ran_out_after)  # what came out before the paper ran out
         lines = [b.text for b in blocks if isinstance(b, TextLine)]
         qr_data = [b.data.decode("utf-8", errors="replace") for b in blocks if isinstance(b, QrBlock)]
-        job = Job(None, lines, qr_data, raw, error=self._refusal())
+        # A job that ran out is dropped from there on: recorded with error "paper_out" and no PNG.
+        job = Job(
+            None, lines, qr_data, raw, error="paper_out" if ran_out_after is not None else self._refusal()
+        )
         if job.error is None:
             png_path = self.render_dir / f"receipt-{self._next_number:03d}.png"
             try:
@@ -209,3 +237,14 @@ class VirtualEscposPrinter:
 
 
 _NUMBER = re.compile(r"receipt-(\d+)\.png$")
+
+
+def _before_line(blocks: list[Block], n: int) -> list[Block]:
+    """The blocks before the (n+1)-th text line."""
+    seen = 0
+    for i, block in enumerate(blocks):
+        if isinstance(block, TextLine):
+            if seen == n:
+                return blocks[:i]
+            seen += 1
+    return blocks
