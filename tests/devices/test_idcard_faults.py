@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from test_idcard_reader import IDENTITIES
@@ -18,19 +17,6 @@ from devices.idcard.reader import MSG_CARD_PULLED
 FIND = p.build_command(*p.FIND_CARD)
 SELECT = p.build_command(*p.SELECT_CARD)
 READ = p.build_command(*p.READ_BASE)
-
-
-@pytest.fixture
-def sim() -> Iterator[SamSimulator]:
-    with SamSimulator(IDENTITIES, pace=False, stable_port=True) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def reader(sim: SamSimulator) -> Iterator[IdCardReader]:
-    assert sim.port is not None
-    with IdCardReader(sim.port) as r:
-        yield r
 
 
 def wait_online(reader: IdCardReader, within_s: float = 5.0) -> DeviceState:

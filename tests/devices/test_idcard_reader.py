@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,19 +95,6 @@ SELECT = p.build_command(*p.SELECT_CARD)
 READ = p.build_command(*p.READ_BASE)
 READ_FP = p.build_command(*p.READ_BASE_FP)
 APPEND = p.build_command(*p.READ_APPEND)
-
-
-@pytest.fixture
-def sim() -> Iterator[SamSimulator]:
-    with SamSimulator(IDENTITIES, pace=False) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def reader(sim: SamSimulator) -> Iterator[IdCardReader]:
-    assert sim.port is not None
-    with IdCardReader(sim.port) as r:
-        yield r
 
 
 def expected_json(identity: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from test_idcard_reader import IDENTITIES
 
@@ -14,19 +12,6 @@ from devices.idcard import protocol as p
 # Success codes are not errors, and 0x10 / 0x11 (the reader saw our frame garbled) are retried once.
 _NOT_RAISED = {p.SW3_OK, p.SW3_FIND_OK, p.SW3_BAD_CHECKSUM, p.SW3_BAD_LENGTH}
 READ_ERRORS = sorted(code for code in p.SW3_TABLE if code not in _NOT_RAISED)
-
-
-@pytest.fixture
-def sim() -> Iterator[SamSimulator]:
-    with SamSimulator(IDENTITIES, pace=False) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def reader(sim: SamSimulator) -> Iterator[IdCardReader]:
-    assert sim.port is not None
-    with IdCardReader(sim.port) as r:
-        yield r
 
 
 def test_the_table_codes_are_covered() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
 
 import pytest
 from test_idcard_reader import IDENTITIES
@@ -16,19 +15,6 @@ from devices.idcard.watcher import CardWatcher
 
 READ = p.build_command(*p.READ_BASE)
 FIND = p.build_command(*p.FIND_CARD)
-
-
-@pytest.fixture
-def sim() -> Iterator[SamSimulator]:
-    with SamSimulator(IDENTITIES, pace=False, stable_port=True) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def reader(sim: SamSimulator) -> Iterator[IdCardReader]:
-    assert sim.port is not None
-    with IdCardReader(sim.port) as r:
-        yield r
 
 
 class Recorder:
