@@ -292,6 +292,10 @@ class DeviceManager:
     def _publish_error(self, slot: _Slot, completion: Completion, action: Action, detail: str) -> None:
         self._emit(DeviceErrorEvent(slot.name, completion, action, detail))
 
+    def publish(self, event: DeviceEvent) -> None:
+        """Send an event that arose outside the polling (a card watcher's insert/remove) to listeners."""
+        self._emit(event)
+
     def _emit(self, event: DeviceEvent) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)

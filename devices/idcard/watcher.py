@@ -12,8 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
-from devices.base import DeviceError
+from devices.base import CardInserted, CardRemoved, DeviceError, DeviceEvent
 from devices.idcard.card import IdCard
 from devices.idcard.reader import IdCardReader
 
@@ -140,3 +141,23 @@ class CardWatcher:
             callback(*args)
         except Exception:
             log.exception("card watcher: callback failed")
+
+
+def card_event_watcher(
+    reader: IdCardReader,
+    name: str,
+    publish: Callable[[DeviceEvent], None],
+    on_card: Callable[[IdCard], None] | None = None,
+    **kwargs: Any,
+) -> CardWatcher:
+    """A watcher whose insertions and removals are published as CardInserted / CardRemoved events.
+
+    The events carry only the device name: the card's personal data goes to `on_card` alone, never
+    onto the event bus (whose listeners write to the state DB and the logs)."""
+
+    def inserted(card: IdCard) -> None:
+        publish(CardInserted(name))
+        if on_card is not None:
+            on_card(card)
+
+    return CardWatcher(reader, inserted, lambda: publish(CardRemoved(name)), **kwargs)

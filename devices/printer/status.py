@@ -30,12 +30,16 @@ def is_status_byte(value: int) -> bool:
 
 def unknown(state: DeviceState, error: str, action: Action | None = Action.MAINTENANCE) -> Reading:
     """A reading for when the printer could not be asked or did not answer."""
-    return Reading(state, {"paper": "unknown", "cover_open": None, "error": error}, action)
+    return Reading(
+        state, {"paper": "unknown", "cover_open": None, "error": error, "media_at_exit": None}, action
+    )
 
 
 def not_supported() -> Reading:
     """Write-only transports (file://) cannot read status: None means not supported."""
-    return Reading(DeviceState.ONLINE, {"paper": None, "cover_open": None, "error": None}, None)
+    return Reading(
+        DeviceState.ONLINE, {"paper": None, "cover_open": None, "error": None, "media_at_exit": None}, None
+    )
 
 
 def interpret(replies: Sequence[int]) -> Reading:
@@ -51,7 +55,8 @@ def interpret(replies: Sequence[int]) -> Reading:
         paper = "full"
     cover_open = bool(cause & 0x04)
     error = _error(error_bits)
-    details = {"paper": paper, "cover_open": cover_open, "error": error}
+    # media_at_exit: DLE EOT has no presenter sensor; None = not supported (so no MediaTaken events).
+    details = {"paper": paper, "cover_open": cover_open, "error": error, "media_at_exit": None}
 
     if error in ("cutter", "unrecoverable", "mechanical"):
         return Reading(DeviceState.HARDWARE_ERROR, details, Action.MAINTENANCE)

@@ -161,3 +161,33 @@ def test_idle_polling_is_cheap(sim: SamSimulator, reader: IdCardReader) -> None:
     assert rec.drain() == []
     assert watcher.polls >= 3
     assert share < 0.25  # loose sanity bound: a busy loop would be ~100 %
+
+
+def _wait(predicate, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_card_events_reach_manager_listeners_without_personal_data(
+    sim: SamSimulator, reader: IdCardReader
+) -> None:
+    from devices.base import CardInserted, CardRemoved
+    from devices.idcard.watcher import card_event_watcher
+    from devices.manager import DeviceManager
+
+    events: list = []
+    cards: list = []
+    manager = DeviceManager({})
+    manager.add_listener(events.append)
+    with card_event_watcher(reader, "idcard", manager.publish, cards.append, poll_interval_s=0.05):
+        sim.insert(0)
+        assert _wait(lambda: bool(cards))
+        sim.remove()
+        assert _wait(lambda: any(isinstance(e, CardRemoved) for e in events))
+    assert events[0] == CardInserted("idcard") and events[-1] == CardRemoved("idcard")
+    assert cards[0].id_number == IDENTITIES[0]["id_number"]
+    assert all(IDENTITIES[0]["id_number"] not in repr(e) for e in events)
