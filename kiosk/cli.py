@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("names", nargs="*", metavar="NAME", help="e.g. devices (default: all)")
     bench.set_defaults(handler=cmd_bench)
 
+    outbox = sub.add_parser("outbox", help="the durable queue of applications and ratings")
+    osub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    outbox_status = osub.add_parser("status", help="how many records are pending, sending, delivered, failed")
+    _config_arg(outbox_status)
+    _json_arg(outbox_status)
+    outbox_status.set_defaults(handler=cmd_outbox_status)
+
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
     status = dsub.add_parser("status", help="state of every configured device")
@@ -142,6 +149,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from kiosk import bench
 
     return bench.run(args.names)
+
+
+def cmd_outbox_status(args: argparse.Namespace) -> int:
+    from kiosk.outbox import Outbox, load_or_create_key
+
+    config = load_config(args.config)
+    db = config.storage.state_dir / "state.db"
+    if not db.exists():
+        raise ConfigError(f"no outbox at {db} (storage.state_dir)")
+    # recover_sending=False: a status look must not touch records another process is sending.
+    with Outbox(db, load_or_create_key(config.storage.outbox_key_file), recover_sending=False) as outbox:
+        counts = outbox.counts()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for key, value in counts.items():
+            print(f"{key:<22} {value if value is not None else '-'}")
+    return 0
 
 
 def cmd_platform_sim(args: argparse.Namespace) -> int:

@@ -33,10 +33,9 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, capsys):
     assert "terminal.id" in capsys.readouterr().err
 
 
-def test_devices_status_json_reports_each_simulated_device(tmp_path, capsys):
-    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
-    devices = "".join(f'[devices.{n}]\nurl = "{d.url}"\n' for n, d in config.devices.items())
-    path = write_config(
+def terminal_config(tmp_path, config, extra=""):
+    """A config file for the demo terminal's state dir, secret and model, plus `extra` sections."""
+    return write_config(
         tmp_path,
         f"""
 [terminal]
@@ -51,8 +50,14 @@ secret_file = "{config.platform.secret_file}"
 state_dir = "{tmp_path / "state"}"
 [face]
 detector_model = "{config.face.detector_model}"
-{devices}""",
+{extra}""",
     )
+
+
+def test_devices_status_json_reports_each_simulated_device(tmp_path, capsys):
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    devices = "".join(f'[devices.{n}]\nurl = "{d.url}"\n' for n, d in config.devices.items())
+    path = terminal_config(tmp_path, config, devices)
     assert main(["devices", "status", "--config", str(path), "--json"]) == 0
     statuses = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
     assert set(statuses) == {"idcard", "face_camera", "printer"}
@@ -66,3 +71,18 @@ def test_bench_lists_and_refuses_unknown_names(capsys):
     assert "devices" in bench.available()
     assert main(["bench", "no-such-bench"]) == 2
     assert "available: " in capsys.readouterr().out
+
+
+def test_outbox_status_json_counts_records(tmp_path, capsys):
+    from kiosk.outbox import Outbox, load_or_create_key
+
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    with Outbox(
+        tmp_path / "state" / "state.db", load_or_create_key(config.storage.outbox_key_file)
+    ) as outbox:
+        outbox.enqueue("application", b'{"x":1}', session_ref="s1")
+    path = terminal_config(tmp_path, config)
+    assert main(["outbox", "status", "--config", str(path), "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["pending"] == 1 and counts["delivered"] == 0 and counts["oldest_pending_age_s"] >= 0
+    assert set(counts) == {"pending", "sending", "delivered", "failed", "oldest_pending_age_s"}
