@@ -29,6 +29,19 @@ CREATE TABLE IF NOT EXISTS device_status (
     changed_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commands (
+    command_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    result TEXT NOT NULL,
+    detail TEXT,
+    acked INTEGER NOT NULL DEFAULT 0,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flags (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS device_counters (
     name TEXT NOT NULL,
     counter TEXT NOT NULL,
@@ -64,6 +77,46 @@ class StateDB:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- remote commands and terminal flags (the agent writes, the UI reads) ----------------------
+
+    def command_result(self, command_id: str) -> str | None:
+        """The recorded result of a command, or None if it was never handled (commands run once)."""
+        with self._lock:
+            row = self._db.execute("SELECT result FROM commands WHERE command_id=?", (command_id,)).fetchone()
+        return row[0] if row else None
+
+    def record_command(self, command_id: str, name: str, result: str, detail: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO commands (command_id, name, result, detail, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (command_id, name, result, detail, _now()),
+            )
+
+    def unacked_commands(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT command_id, name, result, detail FROM commands WHERE acked=0 ORDER BY at"
+            ).fetchall()
+        return [{"command_id": r[0], "name": r[1], "result": r[2], "detail": r[3]} for r in rows]
+
+    def mark_acked(self, command_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE commands SET acked=1 WHERE command_id=?", (command_id,))
+
+    def set_flag(self, name: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO flags (name, value, at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value, at=excluded.at",
+                (name, value, _now()),
+            )
+
+    def flag(self, name: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM flags WHERE name=?", (name,)).fetchone()
+        return row[0] if row else default
 
     # -- status snapshots -------------------------------------------------------------------------
 

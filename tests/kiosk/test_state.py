@@ -88,3 +88,19 @@ def test_attach_records_changes_and_counts_errors(tmp_path: Path) -> None:
                 time.sleep(0.02)
         assert db.statuses()[0]["state"] == "hardware_error"
         assert db.counters("printer") == {"errors": 1}
+
+
+def test_commands_are_recorded_once_and_acked_and_flags_persist(tmp_path):
+    from kiosk.state import StateDB
+
+    with StateDB(tmp_path / "state.db") as db:
+        assert db.command_result("c1") is None
+        db.record_command("c1", "out_of_service", "done")
+        db.record_command("c1", "out_of_service", "failed", "second time must not overwrite")
+        assert db.command_result("c1") == "done"
+        assert [c["command_id"] for c in db.unacked_commands()] == ["c1"]
+        db.mark_acked("c1")
+        assert db.unacked_commands() == []
+        db.set_flag("in_service", "false")
+    with StateDB(tmp_path / "state.db") as db:
+        assert db.flag("in_service") == "false" and db.flag("missing", "x") == "x"
