@@ -105,6 +105,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             connect_timeout_s=config.platform.connect_timeout_s,
             read_timeout_s=config.platform.read_timeout_s,
             ca_file=config.platform.ca_file,
+            resync_clock=True,  # on 40102: correct the clock from the platform's Date, send once more
         )
         stack.callback(platform.close)
         services = Services(

@@ -1,6 +1,8 @@
-"""Provincial platform access: the signed single-shot client, its errors and response shapes."""
+"""Provincial platform access: the signed single-shot client, its errors, response shapes, the retry
+policy for callers that wait, and the check of remote commands."""
 
 from kiosk.platform.client import PlatformClient, json_body
+from kiosk.platform.commands import verify_command
 from kiosk.platform.errors import (
     FieldError,
     PlatformError,
@@ -8,6 +10,7 @@ from kiosk.platform.errors import (
     PlatformTransportError,
     citizen_message,
 )
+from kiosk.platform.retry import RetryPolicy, call_with_retry
 
 __all__ = [
     "FieldError",
@@ -15,6 +18,9 @@ __all__ = [
     "PlatformError",
     "PlatformProtocolError",
     "PlatformTransportError",
+    "RetryPolicy",
+    "call_with_retry",
     "citizen_message",
     "json_body",
+    "verify_command",
 ]

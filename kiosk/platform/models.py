@@ -8,20 +8,32 @@ module decides what it can offer.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "CASE_STATUSES",
+    "COMMAND_NAMES",
+    "AckData",
     "ApplicationAccepted",
     "CaseStatus",
     "CatalogData",
     "CatalogItem",
+    "Command",
+    "EnrollResult",
     "Envelope",
     "FaceVerifyData",
+    "HeartbeatResult",
+    "Identity",
+    "License",
+    "LicenseQueryResult",
     "MaterialStored",
+    "Proof",
+    "QrLoginResult",
     "RatingStored",
+    "parse_rfc3339",
 ]
 
 Status = Literal[
@@ -38,6 +50,30 @@ Status = Literal[
 ]
 CASE_STATUSES: tuple[str, ...] = get_args(Status)
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+# Commands of §5.11 this terminal knows; the model accepts any name so that one new command does not
+# make a whole heartbeat answer unreadable; the agent rejects (and acks) names it does not know.
+COMMAND_NAMES = frozenset(
+    {"restart", "out_of_service", "in_service", "sync_catalog", "upload_logs", "print_test_page"}
+)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An RFC 3339 timestamp with offset (§1) as an aware datetime; ValueError otherwise."""
+    if not isinstance(value, str) or "T" not in value.upper():
+        raise ValueError("not an RFC 3339 date-time")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("timestamp without an offset")
+    return parsed
+
+
+def _check_rfc3339(value: str) -> str:
+    parse_rfc3339(value)
+    return value
+
+
+Rfc3339 = Annotated[str, AfterValidator(_check_rfc3339)]
+IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 
 
 class _Model(BaseModel):
@@ -102,16 +138,19 @@ class CatalogData(_Model):
     items: list[CatalogItem]
 
 
-class _Proof(_Model):
+class Proof(_Model):
     proof_id: NonEmpty
     expires_at: NonEmpty
+
+
+_Proof = Proof  # earlier name
 
 
 class FaceVerifyData(_Model):
     match: bool
     score: float
     threshold: float
-    proof: _Proof | None
+    proof: Proof | None
 
 
 class ApplicationAccepted(_Model):
@@ -143,3 +182,58 @@ class RatingStored(_Model):
 class MaterialStored(_Model):
     material_id: NonEmpty
     size: int
+
+
+class EnrollResult(_Model):
+    """§5.1. `app_secret` is kept out of repr so it never reaches a log line by accident."""
+
+    app_secret: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")] = Field(repr=False)
+    heartbeat_interval_s: int = Field(gt=0)
+    catalog_version: NonEmpty
+
+
+class Identity(_Model):
+    """Personal data: never log an instance (repr hides the values)."""
+
+    name: NonEmpty = Field(repr=False)
+    id_number: NonEmpty = Field(repr=False)
+    phone: str | None = Field(repr=False)
+
+
+class QrLoginResult(_Model):
+    identity: Identity
+    proof: Proof
+
+
+class License(_Model):
+    license_id: NonEmpty
+    type: NonEmpty
+    name: NonEmpty
+    issuer: str
+    level: Literal["A", "B"]
+    number: str = Field(repr=False)
+    valid_until: IsoDate | None
+
+
+class LicenseQueryResult(_Model):
+    licenses: list[License]
+
+
+class Command(_Model):
+    """§5.11. `expires_at` and `signature` are checked by `verify_command`, not here: one bad command
+    must be rejected (and acked) on its own, not make the whole heartbeat answer unreadable."""
+
+    command_id: NonEmpty
+    name: NonEmpty
+    args: dict[str, Any]
+    expires_at: NonEmpty
+    signature: str
+
+
+class HeartbeatResult(_Model):
+    server_time: Rfc3339
+    commands: list[Command]
+
+
+class AckData(_Model):
+    """§5.12: `data` is `{}`; members a newer platform may add are ignored."""
