@@ -1,9 +1,12 @@
 """The platform simulator: a FastAPI stand-in for the provincial platform, per platform-api.md.
 
 Envelope, HTTP status and codes follow §4 exactly; signing, skew and nonce checks follow §2, and
-idempotency §3. Implemented so far: catalog, face-verify, applications (submit, query by case number
-and by terminal reference), ratings, materials; plus `GET /ops/cases` (unsigned, not part of the API)
-listing stored cases for tests and the demo.
+idempotency §3. This module holds the request checks and catalog, face-verify, applications, ratings
+and materials; the other endpoints live in route modules registered by `create_app`:
+`fleet` (enroll, heartbeat, command ack; admin enrollment tokens and commands; `GET /ops/terminals`),
+`identity` (QR login, e-licences, certificates for the seeded demo people; admin QR codes),
+`lifecycle` (cases advancing over time; admin status changes), `faults` (admin fault injection).
+`GET /ops/cases` (unsigned, not part of the API) lists stored cases for tests and the demo.
 
 Face verification rule (deterministic stand-in until the real face matcher is wired in): the result
 is a match when the live image decodes as a JPEG of at least 64×64 pixels, `liveness.passed` is true
@@ -20,22 +23,26 @@ import hashlib
 import io
 import json
 import logging
+import random
 import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk.idnumber import is_valid_id_number
-from kiosk.platform.errors import CODE_TO_HTTP
+from kiosk.platform_sim import faults, fleet, identity, lifecycle
 from kiosk.platform_sim import validation as v
+from kiosk.platform_sim.core import CST, ApiError, SimContext, envelope, invalid, ok, rfc3339
+from kiosk.platform_sim.faults import SimApp
+from kiosk.platform_sim.people import DEMO_IDENTITIES, load_people
 from kiosk.platform_sim.store import SimStore
 from kiosk.signing import MAX_SKEW_MS, NONCE_TTL_MS, canonical_query, sm3_hex, verify_signature
 
@@ -48,40 +55,16 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 PROOF_TTL_S = 15 * 60
 FACE_THRESHOLD = 0.6
 MIN_FACE_PX = 64
-CST = dt.timezone(dt.timedelta(hours=8))  # the platform writes times with +08:00
 MATERIAL_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-class ApiError(Exception):
-    def __init__(
-        self, code: int, message: str, data: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{code} {message}")
-        self.code, self.message, self.data, self.headers = code, message, data, headers
-
-
-def _envelope(code: int, message: str, data: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    request_id = uuid.uuid4().hex
-    return JSONResponse(
-        {"code": code, "message": message, "request_id": request_id, "data": data},
-        status_code=CODE_TO_HTTP[code],
-        headers={"X-Request-Id": request_id, **(headers or {})},
-    )
-
-
-def _ok(data: dict[str, Any]) -> JSONResponse:
-    return _envelope(0, "ok", data)
-
-
-def _invalid(errors: v.Errors) -> ApiError:
-    return ApiError(40001, "invalid parameter", {"errors": errors})
-
-
-def _rfc3339(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, CST).isoformat(timespec="seconds")
+_ok = ok
+_envelope = envelope
+_invalid = invalid
+_rfc3339 = rfc3339
 
 
 def _load_catalog(path: Path) -> dict[str, Any]:
@@ -108,12 +91,20 @@ def create_app(
     catalog_path: Path = DEFAULT_CATALOG,
     *,
     clock: Callable[[], float] = time.time,
-) -> FastAPI:
-    """terminals: terminal_id → app_secret. `clock` lets tests move the platform's time."""
+    enrollment_tokens: Iterable[str] = (),
+    heartbeat_interval_s: int = 60,
+    case_schedule: tuple[tuple[str, float], ...] = (),
+    people_path: Path = DEMO_IDENTITIES,
+    fault_seed: int | None = None,
+) -> SimApp:
+    """terminals: terminal_id → app_secret (enrolled terminals are added to it). `clock` lets tests move
+    the platform's time; `case_schedule` overrides lifecycle.DEFAULT_SCHEDULE; `enrollment_tokens` are
+    single-use tokens for `POST /terminal/v1/enroll` (more from `POST /admin/enrollment-tokens`)."""
     store = SimStore(db_path)
     catalog = _load_catalog(catalog_path)
     items = {item["code"]: item for item in catalog["items"]}
-    app = FastAPI(title="Provincial platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = SimApp(title="Provincial platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.fault_random = random.Random(fault_seed)
     app.state.store = store
     app.state.terminals = terminals
 
@@ -170,6 +161,15 @@ def create_app(
         if not store.remember_nonce(terminal_id, nonce, now_ms, NONCE_TTL_MS):
             raise ApiError(40103, "nonce replayed")
         return terminal_id, body
+
+    ctx = SimContext(
+        store, terminals, clock, catalog, items, authenticate, heartbeat_interval_s, case_schedule
+    )
+    app.state.ctx = ctx
+    fleet.register(app, ctx, set(enrollment_tokens))
+    identity.register(app, ctx, load_people(people_path))
+    lifecycle.register(app, ctx)
+    faults.register(app)
 
     def idempotency_key(request: Request) -> str:
         key = request.headers.get("idempotency-key", "")
@@ -280,7 +280,7 @@ def create_app(
             case["query_code"], request.query_params.get("query_code", "")
         ):
             raise ApiError(40401, "not found")
-        return _ok(_case_status(case))
+        return _ok(lifecycle.case_status(lifecycle.advance(ctx, case)))
 
     @app.get("/terminal/v1/applications")
     async def find_application(request: Request) -> JSONResponse:
@@ -291,7 +291,7 @@ def create_app(
         case = store.case_by_ref(terminal_id, ref)
         if case is None:
             raise ApiError(40401, "not found")
-        return _ok(_case_status(case))
+        return _ok(lifecycle.case_status(lifecycle.advance(ctx, case)))
 
     # -- ratings and materials ---------------------------------------------------------------------
 
@@ -334,19 +334,9 @@ def create_app(
 
     @app.get("/ops/cases")
     async def ops_cases() -> JSONResponse:
-        return JSONResponse(store.all_cases())
+        return JSONResponse([lifecycle.advance(ctx, c) for c in store.all_cases()])
 
     return app
-
-
-def _case_status(case: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "case_no": case["case_no"],
-        "item_code": case["item_code"],
-        "item_name": case["item_name"],
-        "status": case["status"],
-        "timeline": case["timeline"],
-    }
 
 
 def _new_case_no(store: SimStore, now: float) -> str:

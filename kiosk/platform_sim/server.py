@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,9 +24,12 @@ def serve(
     catalog_path: Path,
     *,
     log_level: str = "info",
+    **app_options: Any,
 ) -> None:
-    """Run the simulator until interrupted (Ctrl+C / SIGTERM)."""
-    uvicorn.run(create_app(db_path, terminals, catalog_path), host=host, port=port, log_level=log_level)
+    """Run the simulator until interrupted (Ctrl+C / SIGTERM). `app_options` go to `create_app`
+    (enrollment_tokens, heartbeat_interval_s, case_schedule, …)."""
+    app = create_app(db_path, terminals, catalog_path, **app_options)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
 class ServerThread:

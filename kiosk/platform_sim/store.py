@@ -32,6 +32,18 @@ CREATE TABLE IF NOT EXISTS ratings (
 CREATE TABLE IF NOT EXISTS materials (
     sha256 TEXT PRIMARY KEY, material_id TEXT NOT NULL UNIQUE, content_type TEXT NOT NULL,
     size INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS enrollment_tokens (
+    token TEXT PRIMARY KEY, created_at REAL NOT NULL, used_at REAL, terminal_id TEXT);
+CREATE TABLE IF NOT EXISTS terminals (
+    terminal_id TEXT PRIMARY KEY, app_secret TEXT NOT NULL, enrolled_at REAL NOT NULL, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    terminal_id TEXT PRIMARY KEY, at REAL NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    command_id TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, name TEXT NOT NULL, args TEXT NOT NULL,
+    expires_at TEXT NOT NULL, expires_ts REAL NOT NULL, signature TEXT NOT NULL, created_at REAL NOT NULL,
+    acked_at REAL, result TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS qr_codes (
+    token TEXT PRIMARY KEY, id_number TEXT NOT NULL, expires_at REAL);
 """
 
 
@@ -100,6 +112,15 @@ class SimStore:
     def add_proof(self, proof_id: str, terminal_id: str, id_number: str, expires_at: float) -> None:
         self._exec("INSERT INTO proofs VALUES (?,?,?,?)", (proof_id, terminal_id, id_number, expires_at))
 
+    def proof_subject(self, proof_id: str, terminal_id: str, now: float) -> str | None:
+        """The ID number a live proof issued to this terminal is for; None if unknown or expired."""
+        row = self._exec(
+            "SELECT id_number, terminal_id, expires_at FROM proofs WHERE proof_id=?", (proof_id,)
+        ).fetchone()
+        if row is None or row["terminal_id"] != terminal_id or now >= row["expires_at"]:
+            return None
+        return str(row["id_number"])
+
     def proof_valid(self, proof_id: str, id_number: str, now: float) -> bool:
         row = self._exec("SELECT id_number, expires_at FROM proofs WHERE proof_id=?", (proof_id,)).fetchone()
         return row is not None and row["id_number"] == id_number and now < row["expires_at"]
@@ -141,6 +162,12 @@ class SimStore:
             "SELECT * FROM cases WHERE terminal_id=? AND terminal_ref=?", (terminal_id, terminal_ref)
         )
 
+    def update_case(self, case_no: str, status: str, timeline: list[dict[str, Any]]) -> None:
+        self._exec(
+            "UPDATE cases SET status=?, timeline=? WHERE case_no=?",
+            (status, json.dumps(timeline, ensure_ascii=False), case_no),
+        )
+
     def all_cases(self) -> list[dict[str, Any]]:
         rows = self._exec("SELECT * FROM cases ORDER BY accepted_at, case_no").fetchall()
         return [_case_dict(r) for r in rows]
@@ -180,6 +207,104 @@ class SimStore:
         return (
             self._exec("SELECT 1 FROM materials WHERE material_id=?", (material_id,)).fetchone() is not None
         )
+
+    # -- enrollment, heartbeats, commands, QR codes -------------------------------------------------
+
+    def add_enrollment_token(self, token: str, now: float) -> None:
+        self._exec("INSERT OR IGNORE INTO enrollment_tokens (token, created_at) VALUES (?,?)", (token, now))
+
+    def use_enrollment_token(self, token: str, terminal_id: str, now: float) -> bool:
+        """Mark an unused token used; False when unknown or already used."""
+        cur = self._exec(
+            "UPDATE enrollment_tokens SET used_at=?, terminal_id=? WHERE token=? AND used_at IS NULL",
+            (now, terminal_id, token),
+        )
+        return cur.rowcount == 1
+
+    def save_terminal(self, terminal_id: str, app_secret: str, info: dict[str, Any], now: float) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO terminals VALUES (?,?,?,?)",
+            (terminal_id, app_secret, now, json.dumps(info, ensure_ascii=False)),
+        )
+
+    def enrolled_terminals(self) -> dict[str, str]:
+        rows = self._exec("SELECT terminal_id, app_secret FROM terminals").fetchall()
+        return {r["terminal_id"]: r["app_secret"] for r in rows}
+
+    def save_heartbeat(self, terminal_id: str, at: float, body: dict[str, Any]) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO heartbeats VALUES (?,?,?)",
+            (terminal_id, at, json.dumps(body, ensure_ascii=False)),
+        )
+
+    def heartbeats(self) -> dict[str, tuple[float, dict[str, Any]]]:
+        rows = self._exec("SELECT terminal_id, at, body FROM heartbeats").fetchall()
+        return {r["terminal_id"]: (float(r["at"]), json.loads(r["body"])) for r in rows}
+
+    def add_command(self, cmd: dict[str, Any], terminal_id: str, expires_ts: float, now: float) -> None:
+        self._exec(
+            "INSERT INTO commands (command_id, terminal_id, name, args, expires_at, expires_ts, signature,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                cmd["command_id"],
+                terminal_id,
+                cmd["name"],
+                json.dumps(cmd["args"], ensure_ascii=False),
+                cmd["expires_at"],
+                expires_ts,
+                cmd["signature"],
+                now,
+            ),
+        )
+
+    def pending_commands(self, terminal_id: str, now: float) -> list[dict[str, Any]]:
+        """Unacknowledged, unexpired commands for a terminal, oldest first."""
+        rows = self._exec(
+            "SELECT command_id, name, args, expires_at, signature FROM commands"
+            " WHERE terminal_id=? AND acked_at IS NULL AND expires_ts > ? ORDER BY created_at, command_id",
+            (terminal_id, now),
+        ).fetchall()
+        return [
+            {
+                "command_id": r["command_id"],
+                "name": r["name"],
+                "args": json.loads(r["args"]),
+                "expires_at": r["expires_at"],
+                "signature": r["signature"],
+            }
+            for r in rows
+        ]
+
+    def ack_command(
+        self, command_id: str, terminal_id: str, result: str, detail: str | None, now: float
+    ) -> bool:
+        """Record the outcome; False when the command is unknown for this terminal."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT acked_at FROM commands WHERE command_id=? AND terminal_id=?",
+                (command_id, terminal_id),
+            ).fetchone()
+            if row is None:
+                return False
+            if row["acked_at"] is None:
+                self._db.execute(
+                    "UPDATE commands SET acked_at=?, result=?, detail=? WHERE command_id=?",
+                    (now, result, detail, command_id),
+                )
+            return True
+
+    def command(self, command_id: str) -> dict[str, Any] | None:
+        row = self._exec("SELECT * FROM commands WHERE command_id=?", (command_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def add_qr_code(self, token: str, id_number: str, expires_at: float | None) -> None:
+        self._exec("INSERT OR REPLACE INTO qr_codes VALUES (?,?,?)", (token, id_number, expires_at))
+
+    def qr_subject(self, token: str, now: float) -> str | None:
+        row = self._exec("SELECT id_number, expires_at FROM qr_codes WHERE token=?", (token,)).fetchone()
+        if row is None or (row["expires_at"] is not None and now >= row["expires_at"]):
+            return None
+        return str(row["id_number"])
 
 
 def _case_dict(row: sqlite3.Row) -> dict[str, Any]:

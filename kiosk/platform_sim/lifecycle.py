@@ -1,0 +1,91 @@
+"""Case lifecycle: cases advance over time along `submitted → accepted → processing → approved` (each step
+a fixed delay after the previous timeline entry, on the app's clock), and by operator action via the
+unsigned `POST /admin/cases/{case_no}/status`. A case an operator moves off that path (e.g. to
+`correction` or `rejected`) stays there until the operator moves it again."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from kiosk.platform_sim import validation as v
+from kiosk.platform_sim.core import ApiError, SimContext, invalid, ok, parse_rfc3339, rfc3339
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_SCHEDULE", "STATUSES", "advance", "case_status", "register"]
+
+STATUSES = (
+    "submitted",
+    "accepted",
+    "rejected",
+    "correction",
+    "processing",
+    "special",
+    "approved",
+    "denied",
+    "withdrawn",
+    "delivered",
+)
+# (next status, seconds after the previous timeline entry), keyed by the current status.
+DEFAULT_SCHEDULE: tuple[tuple[str, float], ...] = (
+    ("accepted", 60.0),
+    ("processing", 120.0),
+    ("approved", 300.0),
+)
+_AUTO_PATH = ("submitted", "accepted", "processing", "approved")
+_NOTES = {"accepted": "已受理", "processing": "办理中", "approved": "办结（准予）"}
+
+
+def advance(ctx: SimContext, case: dict[str, Any]) -> dict[str, Any]:
+    """Apply every automatic step that is due by now; persists and returns the (updated) case."""
+    schedule = ctx.case_schedule or DEFAULT_SCHEDULE
+    steps = {_AUTO_PATH[i]: step for i, step in enumerate(schedule) if i < len(_AUTO_PATH) - 1}
+    now = ctx.clock()
+    changed = False
+    while case["status"] in steps:
+        nxt, delay = steps[case["status"]]
+        due = parse_rfc3339(case["timeline"][-1]["at"]) + delay
+        if due > now:
+            break
+        case["timeline"].append({"status": nxt, "at": rfc3339(due), "note": _NOTES.get(nxt)})
+        case["status"] = nxt
+        changed = True
+    if changed:
+        ctx.store.update_case(case["case_no"], case["status"], case["timeline"])
+    return case
+
+
+def case_status(case: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "case_no": case["case_no"],
+        "item_code": case["item_code"],
+        "item_name": case["item_name"],
+        "status": case["status"],
+        "timeline": case["timeline"],
+    }
+
+
+class StatusChange(v._Model):
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    note: str | None = None
+
+
+def register(app: FastAPI, ctx: SimContext) -> None:
+    @app.post("/admin/cases/{case_no}/status")
+    async def set_status(case_no: str, request: Request) -> JSONResponse:
+        req, errors = v.parse(StatusChange, await request.body())
+        if req is None:
+            raise invalid(errors)
+        case = ctx.store.get_case(case_no)
+        if case is None:
+            raise ApiError(40401, "not found")
+        case = advance(ctx, case)  # what was due happened before the operator acted
+        case["timeline"].append({"status": req.status, "at": rfc3339(ctx.clock()), "note": req.note})
+        case["status"] = req.status
+        ctx.store.update_case(case_no, req.status, case["timeline"])
+        log.info("simulator: case %s set to %s by operator", case_no, req.status)
+        return ok(case_status(case))
