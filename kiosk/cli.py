@@ -7,6 +7,7 @@ that `kiosk platform-sim` or `kiosk devices` never load Kivy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(bench)
     bench.add_argument("names", nargs="*", metavar="NAME", help="e.g. devices (default: all)")
     bench.set_defaults(handler=cmd_bench)
+
+    agent = sub.add_parser("agent", help="deliver the outbox, send heartbeats, run signed remote commands")
+    _config_arg(agent)
+    _json_arg(agent)
+    agent.add_argument("--once", action="store_true", help="run one cycle and exit (tests, technicians)")
+    agent.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
+    agent.set_defaults(handler=cmd_agent)
 
     outbox = sub.add_parser("outbox", help="the durable queue of applications and ratings")
     osub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -149,6 +157,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from kiosk import bench
 
     return bench.run(args.names)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from kiosk.agent import Agent
+    from kiosk.outbox import Outbox, load_or_create_key
+    from kiosk.platform.client import PlatformClient
+    from kiosk.state import StateDB
+    from kiosk.wiring import read_secret
+
+    config = load_config(args.config)
+    secret = read_secret(config)
+    state_dir = config.storage.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    p = config.platform
+    with (
+        Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file)) as outbox,
+        StateDB(state_dir / "state.db") as state,
+        PlatformClient(
+            p.base_url,
+            p.terminal_id,
+            secret,
+            connect_timeout_s=p.connect_timeout_s,
+            read_timeout_s=p.read_timeout_s,
+            ca_file=p.ca_file,
+            resync_clock=True,
+        ) as client,
+    ):
+        agent = Agent(config, outbox, client, state, secret)
+        agent.interval_s = args.interval
+        if args.once:
+            report = agent.run_once()
+            print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else report.as_dict())
+            return 0 if report.heartbeat else 1
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd stop: finish the cycle, then exit
+        with contextlib.suppress(KeyboardInterrupt):
+            agent.run(stop)
+    return 0
 
 
 def cmd_outbox_status(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def _require_devices(config: Config) -> None:
         raise ConfigError("config has no [devices." + "], [devices.".join(missing) + "] section")
 
 
-def _read_secret(config: Config) -> str:
+def read_secret(config: Config) -> str:
     try:
         return config.platform.secret_file.read_text(encoding="utf-8").strip()
     except OSError as err:
@@ -96,12 +96,16 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         for status in manager.wait_started():
             if status.state is not DeviceState.ONLINE:  # the kiosk starts anyway and recovers by itself
                 log.warning("device %s is %s at start-up", status.name, status.state.value)
-        outbox = Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file))
+        # recover_sending=False: records marked 'sending' may be the agent's, in flight right now;
+        # stale claims are released by lease in deliver_pending instead.
+        outbox = Outbox(
+            state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file), recover_sending=False
+        )
         stack.callback(outbox.close)
         platform = PlatformClient(
             config.platform.base_url,
             config.platform.terminal_id,
-            _read_secret(config),
+            read_secret(config),
             connect_timeout_s=config.platform.connect_timeout_s,
             read_timeout_s=config.platform.read_timeout_s,
             ca_file=config.platform.ca_file,

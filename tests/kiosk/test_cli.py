@@ -86,3 +86,25 @@ def test_outbox_status_json_counts_records(tmp_path, capsys):
     counts = json.loads(capsys.readouterr().out)
     assert counts["pending"] == 1 and counts["delivered"] == 0 and counts["oldest_pending_age_s"] >= 0
     assert set(counts) == {"pending", "sending", "delivered", "failed", "oldest_pending_age_s"}
+
+
+def test_agent_once_sends_a_heartbeat_to_the_platform(tmp_path):
+    from kiosk.platform_sim import ServerThread
+
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    secret = config.platform.secret_file.read_text().strip()
+    with ServerThread(tmp_path / "sim.db", {"T4115020001": secret}) as server:
+        path = terminal_config(tmp_path, config)
+        path.write_text(path.read_text().replace("http://127.0.0.1:1", server.base_url))
+        result = subprocess.run(
+            [sys.executable, "-m", "kiosk", "agent", "--once", "--json", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads(result.stdout)["heartbeat"] is True
+        import requests
+
+        fleet = requests.get(server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
+        assert fleet[0]["terminal_id"] == "T4115020001" and fleet[0]["online"] is True

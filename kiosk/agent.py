@@ -1,0 +1,165 @@
+"""`kiosk agent`: the background process that talks to the platform for the terminal.
+
+Each cycle delivers what waits in the outbox, sends the heartbeat (device states from the state DB,
+outbox backlog, disk), and runs the signed remote commands it gets back — once each, only if the
+signature verifies and the command has not expired — then acks them. The UI and the agent share
+only the SQLite state DB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.outbox import Outbox
+from kiosk.platform.client import PlatformClient
+from kiosk.platform.commands import verify_command
+from kiosk.platform.errors import PlatformError
+from kiosk.platform.models import Command
+from kiosk.state import StateDB
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 60.0
+CATALOG_FILE = "catalog.json"
+
+
+@dataclass
+class CycleReport:
+    delivered: int = 0
+    failed: int = 0
+    heartbeat: bool = False
+    commands: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "heartbeat": self.heartbeat,
+            "commands": self.commands,
+            "error": self.error,
+        }
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        client: PlatformClient,
+        state: StateDB,
+        app_secret: str,
+        *,
+        clock: Any = time.time,
+    ) -> None:
+        self.config, self.outbox, self.client, self.state = config, outbox, client, state
+        self._secret = app_secret
+        self._clock = clock
+        self._started = clock()
+        self.interval_s = DEFAULT_INTERVAL_S
+
+    # -- one cycle --------------------------------------------------------------------------------
+    def run_once(self) -> CycleReport:
+        report = CycleReport()
+        for record in self.outbox.deliver_pending(self.client):
+            report.delivered += record.state == "delivered"
+            report.failed += record.state == "failed"
+        self._ack_pending(report)
+        try:
+            result = self.client.heartbeat(self.heartbeat_body())
+        except PlatformError as err:
+            report.error = f"heartbeat: code {err.code}"
+            log.warning("heartbeat failed: code=%s", err.code)
+            return report
+        report.heartbeat = True
+        for command in result.commands:
+            self._handle(command, report)
+        return report
+
+    def heartbeat_body(self) -> dict[str, Any]:
+        counts = self.outbox.counts()
+        devices = [
+            {
+                "name": s["name"],
+                "kind": s["kind"],
+                "state": s["state"],
+                "details": s["details"],
+                "action": s["action"],
+            }
+            for s in self.state.statuses()
+        ]
+        return {
+            "software_version": metadata.version("kiosk"),
+            "uptime_s": int(self._clock() - self._started),
+            "in_service": self.state.flag("in_service", "true") == "true",
+            "devices": devices,
+            "outbox": {
+                "pending": counts["pending"] + counts["sending"],
+                "oldest_age_s": counts["oldest_pending_age_s"],
+            },
+            "disk_free_mb": shutil.disk_usage(self.config.storage.state_dir).free // 2**20,
+            "sessions_today": self.state.counters("kiosk").get("sessions", 0),
+        }
+
+    # -- commands ---------------------------------------------------------------------------------
+    def _handle(self, command: Command, report: CycleReport) -> None:
+        if self.state.command_result(command.command_id) is None:  # a redelivered command runs once
+            if not verify_command(command, self._secret, self.client.platform_now()):
+                result, detail = "rejected", "bad signature or expired"
+            else:
+                result, detail = self._execute(command)
+            log.info("command %s %s: %s", command.command_id, command.name, result)
+            self.state.record_command(command.command_id, command.name, result, detail)
+        self._ack_pending(report)
+
+    def _execute(self, command: Command) -> tuple[str, str | None]:
+        if command.name in ("out_of_service", "in_service"):
+            self.state.set_flag("in_service", "true" if command.name == "in_service" else "false")
+            return "done", None
+        if command.name == "sync_catalog":
+            return self._sync_catalog()
+        # restart, upload_logs and print_test_page need the UI process or systemd (provisioning issue)
+        return "rejected", f"{command.name} is not supported by this terminal yet"
+
+    def _sync_catalog(self) -> tuple[str, str | None]:
+        path = self.config.storage.state_dir / CATALOG_FILE
+        try:
+            data = self.client.get_catalog(self.config.terminal.region_code)
+        except PlatformError as err:
+            return "failed", f"catalog: code {err.code}"
+        if not data.get("unchanged"):
+            tmp = path.with_suffix(".part")
+            tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(path)  # the UI never reads half a catalog
+        return "done", f"catalog {data.get('version')}"
+
+    def _ack_pending(self, report: CycleReport) -> None:
+        """Acks survive a lost connection: whatever was recorded but not acked is acked next time."""
+        for pending in self.state.unacked_commands():
+            try:
+                self.client.ack_command(pending["command_id"], pending["result"], pending["detail"])
+            except PlatformError as err:
+                log.warning("ack of %s failed: code=%s", pending["command_id"], err.code)
+                return
+            self.state.mark_acked(pending["command_id"])
+            report.commands.append(
+                {"command_id": pending["command_id"], "name": pending["name"], "result": pending["result"]}
+            )
+
+    # -- loop -------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Cycles until `stop` is set (SIGTERM); a cycle that fails is logged and the next one tried."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception as err:  # keep the agent alive; the log has the type, not the data
+                log.exception("agent cycle failed: %s", type(err).__name__)
+            stop.wait(self.interval_s)

@@ -1,0 +1,112 @@
+"""The agent against the platform simulator over HTTP: outbox delivery, heartbeat, signed commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from devices.base import Action, DeviceState, DeviceStatus
+from kiosk.agent import Agent
+from kiosk.application import canonical_json
+from kiosk.demo import demo_config
+from kiosk.outbox import Outbox, load_or_create_key
+from kiosk.platform.client import PlatformClient
+from kiosk.platform.models import Command, HeartbeatResult
+from kiosk.platform_sim import ServerThread
+from kiosk.state import StateDB
+
+TERMINAL = "T4115020001"
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    state_dir = tmp_path / "state"
+    probe = demo_config(state_dir, "http://127.0.0.1:1")
+    secret = probe.platform.secret_file.read_text().strip()
+    with ServerThread(tmp_path / "sim.db", {TERMINAL: secret}) as server:
+        config = demo_config(state_dir, server.base_url)
+        client = PlatformClient(server.base_url, TERMINAL, secret)
+        outbox = Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file))
+        state = StateDB(state_dir / "state.db")
+        agent = Agent(config, outbox, client, state, secret)
+        yield SimpleNamespace(agent=agent, client=client, outbox=outbox, state=state, server=server)
+        outbox.close()
+        state.close()
+
+
+def admin(server, path, body=None):
+    return requests.post(server.base_url + path, json=body or {}, timeout=5).json()["data"]
+
+
+def test_cycle_delivers_the_outbox_and_reports_health(terminal):
+    t = terminal
+    t.state.record_status(
+        DeviceStatus("printer", "receipt_printer", DeviceState.USER_ERROR, {"paper": "out"}, Action.CLEAR)
+    )
+    t.outbox.enqueue("application", b"{}", session_ref="broken")  # refused for good: reported, not retried
+    t.outbox.enqueue(
+        "rating",
+        canonical_json(
+            {
+                "case_no": "KS-none",
+                "item_code": "x",
+                "satisfaction": 5,
+                "reasons": [],
+                "comment": None,
+                "channel": 5,
+                "rated_at": "2026-11-22T09:00:00+08:00",
+            }
+        ),
+        session_ref="r",
+    )
+    report = t.agent.run_once()
+    assert report.heartbeat and report.failed + report.delivered == 2 and report.failed >= 1
+    assert t.outbox.counts()["pending"] == 0
+    fleet = requests.get(t.server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
+    mine = next(x for x in fleet if x["terminal_id"] == TERMINAL)
+    assert mine["online"] is True and mine["devices_needing_action"][0]["name"] == "printer"
+    body = t.agent.heartbeat_body()
+    assert body["devices"][0]["details"] == {"paper": "out"} and body["in_service"] is True
+    assert body["outbox"]["pending"] == 0 and body["disk_free_mb"] > 0
+
+
+def test_signed_command_runs_once_and_is_acked(terminal):
+    t = terminal
+    command = admin(t.server, f"/admin/terminals/{TERMINAL}/commands", {"name": "out_of_service", "args": {}})
+    report = t.agent.run_once()
+    assert [c["result"] for c in report.commands] == ["done"]
+    assert t.state.flag("in_service") == "false"
+    status = requests.get(f"{t.server.base_url}/admin/commands/{command['command_id']}", timeout=5).json()[
+        "data"
+    ]
+    assert status["result"] == "done" and status["acked_at"] is not None
+    assert t.agent.run_once().commands == []  # acked: not delivered again, not run again
+
+
+def test_forged_and_expired_commands_are_rejected(terminal, monkeypatch):
+    t = terminal
+    now = dt.datetime.now(dt.UTC)
+    good = {
+        "command_id": "CMD-forged",
+        "name": "in_service",
+        "args": {},
+        "expires_at": (now + dt.timedelta(minutes=5)).isoformat(timespec="seconds"),
+        "signature": "0" * 64,
+    }
+    expired = dict(good, command_id="CMD-expired", expires_at=(now - dt.timedelta(minutes=1)).isoformat())
+    acks = []
+    monkeypatch.setattr(
+        t.client,
+        "heartbeat",
+        lambda body: HeartbeatResult(
+            server_time=now.isoformat(timespec="seconds"), commands=[Command(**good), Command(**expired)]
+        ),
+    )
+    monkeypatch.setattr(t.client, "ack_command", lambda cid, result, detail=None: acks.append((cid, result)))
+    t.state.set_flag("in_service", "false")
+    t.agent.run_once()
+    assert sorted(acks) == [("CMD-expired", "rejected"), ("CMD-forged", "rejected")]
+    assert t.state.flag("in_service") == "false"  # nothing was executed
