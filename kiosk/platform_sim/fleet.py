@@ -17,30 +17,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
+from kiosk.platform.commands import command_signature  # one definition for both sides of §5.11
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.core import ApiError, SimContext, invalid, ok, rfc3339
-from kiosk.signing import hmac_sm3_hex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMMAND_NAMES", "OFFLINE_AFTER_INTERVALS", "canonical_json", "command_signature", "register"]
+__all__ = ["COMMAND_NAMES", "OFFLINE_AFTER_INTERVALS", "register"]
 
 COMMAND_NAMES = ("restart", "out_of_service", "in_service", "sync_catalog", "upload_logs", "print_test_page")
 OFFLINE_AFTER_INTERVALS = 3
 DEFAULT_COMMAND_TTL_S = 3600.0
 _OK_DEVICE_STATES = frozenset({"ok", "ready", "idle", "online"})
-
-
-def canonical_json(value: Any) -> str:
-    """§5.11: keys sorted, separators `,` and `:`, no escaping of non-ASCII."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def command_signature(
-    app_secret: str, command_id: str, name: str, args: dict[str, Any], expires_at: str
-) -> str:
-    msg = "\n".join([command_id, name, canonical_json(args), expires_at])
-    return hmac_sm3_hex(app_secret.encode("utf-8"), msg.encode("utf-8"))
 
 
 class Hardware(v._Model):

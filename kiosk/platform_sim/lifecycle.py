@@ -6,11 +6,12 @@ unsigned `POST /admin/cases/{case_no}/status`. A case an operator moves off that
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from kiosk.platform.models import Status
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.core import ApiError, SimContext, invalid, ok, parse_rfc3339, rfc3339
 
@@ -18,18 +19,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_SCHEDULE", "STATUSES", "advance", "case_status", "register"]
 
-STATUSES = (
-    "submitted",
-    "accepted",
-    "rejected",
-    "correction",
-    "processing",
-    "special",
-    "approved",
-    "denied",
-    "withdrawn",
-    "delivered",
-)
+STATUSES: tuple[str, ...] = get_args(Status)  # the contract's status values, defined once
 # (next status, seconds after the previous timeline entry), keyed by the current status.
 DEFAULT_SCHEDULE: tuple[tuple[str, float], ...] = (
     ("accepted", 60.0),
