@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kiosk.platform.errors import CODE_TRANSPORT, PlatformError
+from kiosk.platform.retry import RetryPolicy
 from kiosk.signing import hmac_sm3_hex
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,7 @@ class Outbox:
         cipher: str = "aes-gcm",
         recover_sending: bool = True,
         lease_s: float = 120.0,
-        backoff_base_s: float = 2.0,
-        backoff_max_s: float = 300.0,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if len(key) != KEY_BYTES:
@@ -171,7 +170,7 @@ class Outbox:
         if cipher not in self._sealers:
             raise ValueError(f"unknown cipher {cipher!r}")
         self._lease_s = lease_s
-        self._backoff = (backoff_base_s, backoff_max_s)
+        self._retry = retry or RetryPolicy(base_s=2.0, max_s=300.0)
         self._clock = clock
         self._lock = threading.RLock()  # one connection shared by threads, used under this lock
         db_path = Path(db_path)
@@ -287,10 +286,9 @@ class Outbox:
         try:
             data = send(body, record.idempotency_key)
         except PlatformError as err:
-            if err.retryable:
-                return self._retry_later(
-                    record, claim, err.code, err.message, err.request_id, err.retry_after_s
-                )
+            delay = self._retry.next_delay(record.attempts, err)
+            if delay is not None:
+                return self._retry_later(record, claim, delay, err.code, err.message, err.request_id)
             fields = ", ".join(e.field for e in err.errors)  # names only: reasons may quote values
             cols = {
                 "last_code": err.code,
@@ -301,7 +299,8 @@ class Outbox:
             return out, True
         except Exception as exc:
             # A bug, not a platform answer: keep the record (pending) and let the caller see it.
-            self._retry_later(record, claim, None, f"internal error: {type(exc).__name__}", None, None)
+            msg = f"internal error: {type(exc).__name__}"
+            self._retry_later(record, claim, self._retry.max_s, None, msg, None)
             raise
         nonce, ct = self._sealers[alg].seal(json.dumps(data).encode(), _aad(record.id, "response"))
         cols = {"response_nonce": nonce, "response_ct": ct, "last_code": 0, "last_message": None}
@@ -316,14 +315,12 @@ class Outbox:
         self,
         record: OutboxRecord,
         claim: str,
+        delay: float,
         code: int | None,
         msg: str,
         req_id: str | None,
-        after_s: float | None,
     ) -> tuple[OutboxRecord, bool]:
-        base, cap = self._backoff
-        delay = min(cap, base * 2 ** max(0, record.attempts - 1)) * random.uniform(0.5, 1.0)  # jitter
-        delay = max(delay, after_s or 0.0)
+        """Back to pending, due after `delay` (from the RetryPolicy: backoff with jitter, Retry-After)."""
         cols = {"next_attempt_at": self._clock() + delay, "last_code": code, "last_message": msg}
         out = self._settle(record.id, claim, "pending", **cols, last_request_id=req_id)
         log.warning(
