@@ -71,6 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID:SECRET_FILE",
         help="a terminal the simulator knows (repeatable)",
     )
+    sim.add_argument(
+        "--enrollment-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a single-use enrollment token (repeatable)",
+    )
+    sim.add_argument(
+        "--heartbeat-interval-s", type=_positive_int, default=None, help="told to terminals at enrollment"
+    )
+    faults = sim.add_argument_group("fault injection on /terminal/v1/* (also POST /admin/faults)")
+    faults.add_argument("--fault-latency-ms", type=_non_negative_int, default=None, metavar="MS")
+    faults.add_argument("--fault-error-rate", type=_rate, default=None, metavar="0..1")
+    faults.add_argument("--fault-status", type=int, choices=(500, 503, 429), default=None)
+    faults.add_argument("--fault-retry-after-s", type=_non_negative_int, default=None, metavar="S")
+    faults.add_argument("--fault-drop-rate", type=_rate, default=None, metavar="0..1")
+    faults.add_argument("--maintenance", action="store_true", help="answer 50301 maintenance from the start")
 
     bench = sub.add_parser("bench", help="run benchmarks from tests/bench and print their figures")
     _config_arg(bench)
@@ -225,8 +242,54 @@ def cmd_platform_sim(args: argparse.Namespace) -> int:
     for spec in args.terminal:
         terminal_id, _, secret_file = spec.partition(":")
         terminals[terminal_id] = Path(secret_file).read_text().strip()
-    serve(args.host, args.port, args.db, terminals)
+    serve(args.host, args.port, args.db, terminals, **platform_sim_options(args))
     return 0
+
+
+_FAULT_FLAGS = {
+    "fault_latency_ms": "latency_ms",
+    "fault_error_rate": "error_rate",
+    "fault_status": "status",
+    "fault_retry_after_s": "retry_after_s",
+    "fault_drop_rate": "drop_rate",
+}
+
+
+def platform_sim_options(args: argparse.Namespace) -> dict:
+    """`kiosk platform-sim` flags → keyword arguments for `create_app` (via `serve`)."""
+    options: dict = {}
+    if args.enrollment_token:
+        options["enrollment_tokens"] = tuple(args.enrollment_token)
+    if args.heartbeat_interval_s is not None:
+        options["heartbeat_interval_s"] = args.heartbeat_interval_s
+    faults = {key: getattr(args, flag) for flag, key in _FAULT_FLAGS.items()}
+    faults = {key: value for key, value in faults.items() if value is not None}
+    if args.maintenance:
+        faults["maintenance"] = True
+    if faults:
+        options["initial_faults"] = faults
+    return options
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be ≥ 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

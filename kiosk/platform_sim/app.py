@@ -28,7 +28,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from kiosk.idnumber import is_valid_id_number
 from kiosk.platform_sim import faults, fleet, identity, lifecycle
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.core import CST, ApiError, SimContext, envelope, invalid, ok, rfc3339
-from kiosk.platform_sim.faults import SimApp
+from kiosk.platform_sim.faults import Faults, SimApp
 from kiosk.platform_sim.people import DEMO_IDENTITIES, load_people
 from kiosk.platform_sim.store import SimStore
 from kiosk.signing import MAX_SKEW_MS, NONCE_TTL_MS, canonical_query, sm3_hex, verify_signature
@@ -96,15 +96,19 @@ def create_app(
     case_schedule: tuple[tuple[str, float], ...] = (),
     people_path: Path = DEMO_IDENTITIES,
     fault_seed: int | None = None,
+    initial_faults: Mapping[str, Any] | None = None,
 ) -> SimApp:
     """terminals: terminal_id → app_secret (enrolled terminals are added to it). `clock` lets tests move
     the platform's time; `case_schedule` overrides lifecycle.DEFAULT_SCHEDULE; `enrollment_tokens` are
-    single-use tokens for `POST /terminal/v1/enroll` (more from `POST /admin/enrollment-tokens`)."""
+    single-use tokens for `POST /terminal/v1/enroll` (more from `POST /admin/enrollment-tokens`);
+    `initial_faults`: fault settings from the start (fields of `faults.Faults`; `/admin/faults` changes
+    them)."""
     store = SimStore(db_path)
     catalog = _load_catalog(catalog_path)
     items = {item["code"]: item for item in catalog["items"]}
     app = SimApp(title="Provincial platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.fault_random = random.Random(fault_seed)
+    app.faults = None if initial_faults is None else Faults.model_validate(dict(initial_faults))
     app.state.store = store
     app.state.terminals = terminals
 

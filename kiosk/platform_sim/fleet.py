@@ -1,5 +1,6 @@
 """§5.1 enrollment, §5.11 heartbeat with signed commands, §5.12 command acknowledgement, and the operator
-side: `POST /admin/enrollment-tokens`, `POST /admin/terminals/{id}/commands`, `GET /ops/terminals`.
+side: `POST /admin/enrollment-tokens`, `POST /admin/terminals/{id}/commands`, `GET /ops/terminals`, and
+the HTML fleet page `GET /ops` whose forms post to `POST /ops/terminals/{id}/commands` (303 back to /ops).
 
 Admin and ops endpoints are unsigned and not part of the terminal API (the simulator is meant for
 loopback use). A command is delivered with every heartbeat until it is acknowledged or expires.
@@ -12,14 +13,17 @@ import logging
 import secrets
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import Field, StringConstraints
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import Field, StringConstraints, ValidationError
 
 from kiosk.platform.commands import command_signature  # one definition for both sides of §5.11
+from kiosk.platform_sim import ops_page as ops_page_html
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.core import ApiError, SimContext, invalid, ok, rfc3339
+from kiosk.platform_sim.store import SimStore
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +147,12 @@ def register(app: FastAPI, ctx: SimContext, enrollment_tokens: set[str]) -> None
         store.add_enrollment_token(token, ctx.clock())
         return ok({"enrollment_token": token})
 
-    @app.post("/admin/terminals/{terminal_id}/commands")
-    async def queue_command(terminal_id: str, request: Request) -> JSONResponse:
+    def queue(terminal_id: str, req: CommandRequest) -> dict[str, Any] | None:
+        """Queue a signed command for a known terminal; None for an unknown one. Used by the admin JSON
+        endpoint and the `/ops` form."""
         secret = ctx.terminals.get(terminal_id)
         if secret is None:
-            raise ApiError(40401, "not found")
-        req, errors = v.parse(CommandRequest, await request.body() or b"{}")
-        if req is None:
-            raise invalid(errors)
+            return None
         now = ctx.clock()
         expires_ts = now + req.ttl_s
         cmd: dict[str, Any] = {
@@ -162,6 +164,18 @@ def register(app: FastAPI, ctx: SimContext, enrollment_tokens: set[str]) -> None
         cmd["signature"] = command_signature(secret, cmd["command_id"], req.name, req.args, cmd["expires_at"])
         store.add_command(cmd, terminal_id, expires_ts, now)
         log.info("simulator: command %s (%s) queued for %s", cmd["command_id"], req.name, terminal_id)
+        return cmd
+
+    @app.post("/admin/terminals/{terminal_id}/commands")
+    async def queue_command(terminal_id: str, request: Request) -> JSONResponse:
+        if terminal_id not in ctx.terminals:
+            raise ApiError(40401, "not found")
+        req, errors = v.parse(CommandRequest, await request.body() or b"{}")
+        if req is None:
+            raise invalid(errors)
+        cmd = queue(terminal_id, req)
+        if cmd is None:
+            raise ApiError(40401, "not found")
         return ok(cmd)
 
     @app.get("/admin/commands/{command_id}")
@@ -172,8 +186,7 @@ def register(app: FastAPI, ctx: SimContext, enrollment_tokens: set[str]) -> None
         cmd["args"] = json.loads(cmd["args"])
         return ok(cmd)
 
-    @app.get("/ops/terminals")
-    async def ops_terminals() -> JSONResponse:
+    def fleet_rows() -> list[dict[str, Any]]:
         now = ctx.clock()
         beats = store.heartbeats()
         out = []
@@ -198,6 +211,46 @@ def register(app: FastAPI, ctx: SimContext, enrollment_tokens: set[str]) -> None
                     "outbox_oldest_age_s": outbox.get("oldest_age_s"),
                     "disk_free_mb": hb.get("disk_free_mb"),
                     "pending_commands": len(store.pending_commands(terminal_id, now)),
+                    "_last_heartbeat_ts": at,
                 }
             )
-        return JSONResponse({"terminals": out, "heartbeat_interval_s": ctx.heartbeat_interval_s})
+        return out
+
+    @app.get("/ops/terminals")
+    async def ops_terminals() -> JSONResponse:
+        rows = [{k: val for k, val in r.items() if not k.startswith("_")} for r in fleet_rows()]
+        return JSONResponse({"terminals": rows, "heartbeat_interval_s": ctx.heartbeat_interval_s})
+
+    # -- the HTML fleet page (no scripts; forms post back here) --------------------------------------
+
+    @app.get("/ops")
+    async def ops_page() -> HTMLResponse:
+        halls = _hall_names(store)
+        rows = [
+            r | {"last_heartbeat_ts": r["_last_heartbeat_ts"], "hall_name": halls.get(r["terminal_id"])}
+            for r in fleet_rows()
+        ]
+        return HTMLResponse(ops_page_html.render_fleet_page(rows, COMMAND_NAMES, ctx.clock()))
+
+    @app.post("/ops/terminals/{terminal_id}/commands")
+    async def ops_queue_command(terminal_id: str, request: Request) -> Response:
+        if terminal_id not in ctx.terminals:
+            return _html_message(404, "未找到终端", "没有这台终端，可能尚未注册。")
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        try:
+            req = CommandRequest.model_validate({"name": (form.get("name") or [""])[0]})
+        except ValidationError:
+            return _html_message(400, "指令无效", "请从列表中选择一条指令。")
+        if queue(terminal_id, req) is None:
+            return _html_message(404, "未找到终端", "没有这台终端，可能尚未注册。")
+        return RedirectResponse("/ops", status_code=303)
+
+
+def _html_message(status: int, title: str, message: str) -> HTMLResponse:
+    return HTMLResponse(ops_page_html.render_message_page(title, message), status_code=status)
+
+
+def _hall_names(store: SimStore) -> dict[str, str]:
+    """terminal_id → hall_name from enrollment (terminals configured by flag have none)."""
+    infos = store.terminal_infos().items()
+    return {tid: info["hall_name"] for tid, info in infos if isinstance(info.get("hall_name"), str)}

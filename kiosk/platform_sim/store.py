@@ -231,6 +231,18 @@ class SimStore:
         rows = self._exec("SELECT terminal_id, app_secret FROM terminals").fetchall()
         return {r["terminal_id"]: r["app_secret"] for r in rows}
 
+    def terminal_infos(self) -> dict[str, dict[str, Any]]:
+        """terminal_id → what the terminal sent at enrollment (hall name, hardware, …)."""
+        out: dict[str, dict[str, Any]] = {}
+        for row in self._exec("SELECT terminal_id, info FROM terminals").fetchall():
+            try:
+                info = json.loads(row["info"])
+            except ValueError:
+                continue
+            if isinstance(info, dict):
+                out[row["terminal_id"]] = info
+        return out
+
     def save_heartbeat(self, terminal_id: str, at: float, body: dict[str, Any]) -> None:
         self._exec(
             "INSERT OR REPLACE INTO heartbeats VALUES (?,?,?)",
