@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import secrets
 from pathlib import Path
+from typing import Any
 
+from PIL import Image
+
+from kiosk.application import application_body
+from kiosk.catalog import load_catalog
 from kiosk.config import Config, parse_config
 from kiosk.paths import ASSETS, shared_dir
+from kiosk.session import Identity, Proof, Session
 
 DEMO_TERMINAL_ID = "T4115020001"
 
@@ -53,3 +61,29 @@ def demo_config(
         "ui": {"size": list(window), "fullscreen": False},
     }
     return parse_config(data, source="built-in demo config")
+
+
+DEMO_ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记: 全程网办, a phone number and no paper materials
+DEMO_PERSON = Identity(name="王建国", id_number="411502195803120031", id_type="resident", source="idcard")
+
+
+def demo_proof(client: Any) -> str:
+    """An identity proof for the demo person from the platform simulator's face-verify rule."""
+    image = io.BytesIO()
+    Image.new("RGB", (96, 96), (90, 80, 70)).save(image, "JPEG")
+    liveness = {"method": "presence", "passed": True, "score": 0.9}
+    result = client.face_verify(DEMO_PERSON.id_number, DEMO_PERSON.name, image.getvalue(), liveness)
+    return result["proof"]["proof_id"]
+
+
+def demo_application(proof_id: str, terminal_ref: str) -> bytes:
+    """The exact bytes of a 全程网办 application by the demo person (benchmarks, soak and crash tests)."""
+    session = Session(
+        identity=DEMO_PERSON,
+        proof=Proof(proof_id, ""),
+        mode="online",
+        terminal_ref=terminal_ref,
+        form={"phone": "13800138000"},
+    )
+    submitted_at = dt.datetime(2026, 11, 22, 1, 30, tzinfo=dt.UTC)
+    return application_body(session, load_catalog().get(DEMO_ITEM), submitted_at=submitted_at)

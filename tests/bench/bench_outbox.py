@@ -6,7 +6,6 @@ KIOSK_BENCH_CASES sets the backlog size (default 2,000).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import tempfile
@@ -15,17 +14,15 @@ import uuid
 from pathlib import Path
 
 import requests
-from PIL import Image
 
+from kiosk.demo import demo_application, demo_proof
 from kiosk.outbox import Outbox, load_or_create_key
-from kiosk.platform import PlatformClient, json_body
+from kiosk.platform import PlatformClient
 from kiosk.platform_sim import ServerThread
 from kiosk.signing import sign_request, sm3_hex
 
 TERMINAL = "T4115020001"
 SECRET = "b" * 64
-ID_NUMBER = "411502195803120031"
-NAME = "王建国"
 SIGN_CALLS = 1000
 
 
@@ -33,45 +30,13 @@ def _cases() -> int:
     return max(1, int(os.environ.get("KIOSK_BENCH_CASES", "2000")))
 
 
-def _proof(client: PlatformClient) -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (96, 96), (90, 80, 70)).save(buf, "JPEG")
-    result = client.face_verify(
-        ID_NUMBER, NAME, buf.getvalue(), {"method": "presence", "passed": True, "score": 0.9}
-    )
-    return result["proof"]["proof_id"]
-
-
-def _application(proof_id: str) -> bytes:
-    ref = f"{TERMINAL}-bench-{uuid.uuid4().hex[:12]}"
-    return json_body(
-        {
-            "terminal_ref": ref,
-            "item_code": "KS-SAMPLE-JY-SY-0007",
-            "mode": "online",
-            "applicant": {
-                "name": NAME,
-                "id_type": "resident",
-                "id_number": ID_NUMBER,
-                "phone": "13800138000",
-            },
-            "proof_id": proof_id,
-            "form": {"phone": "13800138000"},
-            "materials": [],
-            "commitment": None,
-            "delivery": {"method": "online", "address": None},
-            "submitted_at": "2026-11-22T09:30:00+08:00",
-        }
-    )
-
-
 def bench_drain(tmp: Path) -> tuple[list[str], float]:
     """Lines to print, and the drain time per case in µs."""
     n = _cases()
     with ServerThread(tmp / "sim.db", {TERMINAL: SECRET}) as server:
         with PlatformClient(server.base_url, TERMINAL, SECRET) as client:
-            proof_id = _proof(client)  # valid 15 min, for every case of this applicant
-            bodies = [_application(proof_id) for _ in range(n)]
+            proof_id = demo_proof(client)  # valid 15 min, for every case of this applicant
+            bodies = [demo_application(proof_id, f"{TERMINAL}-bench-{i:06d}") for i in range(n)]
             with Outbox(tmp / "state.db", load_or_create_key(tmp / "secrets" / "outbox.key")) as outbox:
                 start = time.perf_counter()
                 for body in bodies:
@@ -113,7 +78,7 @@ def bench_drain(tmp: Path) -> tuple[list[str], float]:
 
 
 def bench_signing(case_us: float) -> list[str]:
-    body = _application("0" * 32)
+    body = demo_application("0" * 32, f"{TERMINAL}-bench-signing")
     path = "/terminal/v1/applications"
 
     start = time.perf_counter()

@@ -8,7 +8,6 @@ Bounded: a fixed number of kill cycles with seeded random delays; nothing assert
 from __future__ import annotations
 
 import collections
-import io
 import os
 import random
 import signal
@@ -20,16 +19,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
 
-from kiosk.demo import demo_config
+from kiosk.demo import demo_application, demo_config, demo_proof
 from kiosk.outbox import Outbox, load_or_create_key
-from kiosk.platform import PlatformClient, json_body
+from kiosk.platform import PlatformClient
 from kiosk.platform_sim import ServerThread
 
 TERMINAL = "T4115020001"
-ID_NUMBER = "411502195803120031"
-NAME = "王建国"
 N_CASES = 30
 KILL_CYCLES = 12
 SEED = 20261122
@@ -67,37 +63,6 @@ detector_model = "{model}"
     return path
 
 
-def _proof(client: PlatformClient) -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (96, 96), (90, 80, 70)).save(buf, "JPEG")
-    result = client.face_verify(
-        ID_NUMBER, NAME, buf.getvalue(), {"method": "presence", "passed": True, "score": 0.9}
-    )
-    return result["proof"]["proof_id"]
-
-
-def _application(proof_id: str, terminal_ref: str) -> bytes:
-    return json_body(
-        {
-            "terminal_ref": terminal_ref,
-            "item_code": "KS-SAMPLE-JY-SY-0007",
-            "mode": "online",
-            "applicant": {
-                "name": NAME,
-                "id_type": "resident",
-                "id_number": ID_NUMBER,
-                "phone": "13800138000",
-            },
-            "proof_id": proof_id,
-            "form": {"phone": "13800138000"},
-            "materials": [],
-            "commitment": None,
-            "delivery": {"method": "online", "address": None},
-            "submitted_at": "2026-11-22T09:30:00+08:00",
-        }
-    )
-
-
 def _sending_ids(db: Path) -> list[str]:
     with sqlite3.connect(db, timeout=10.0) as conn:
         return [r[0] for r in conn.execute("SELECT id FROM outbox WHERE state='sending'").fetchall()]
@@ -133,12 +98,12 @@ def test_agent_killed_at_random_delivers_every_case_exactly_once(tmp_path: Path)
         )
         key = load_or_create_key(probe.storage.outbox_key_file)
         with PlatformClient(server.base_url, TERMINAL, secret) as client:
-            proof_id = _proof(client)  # before the faults: face-verify is faulted too
+            proof_id = demo_proof(client)  # before the faults: face-verify is faulted too
         refs: dict[str, str] = {}  # outbox record id -> terminal_ref
         with Outbox(db, key) as outbox:
             for _ in range(N_CASES):
                 ref = f"{TERMINAL}-crash-{uuid.uuid4().hex[:12]}"
-                record = outbox.enqueue("application", _application(proof_id, ref), session_ref=ref)
+                record = outbox.enqueue("application", demo_application(proof_id, ref), session_ref=ref)
                 refs[record.id] = ref
 
         server.app.fault_random = random.Random(SEED)  # which requests fault; kill timing still varies
