@@ -26,7 +26,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 
@@ -77,6 +77,16 @@ class Lifecycle:
     @property
     def lifecycle_state(self) -> LifecycleState:
         return self._lc_state
+
+    def close(self) -> None:  # provided by the driver
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Printers connect on first use; a driver that must open at once (the reader) overrides this."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- lifecycle --------------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 import serial
@@ -200,11 +199,6 @@ class IdCardReader(Lifecycle):
     def __enter__(self) -> IdCardReader:
         self.open()
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def is_open(self) -> bool:

@@ -12,7 +12,6 @@ import os
 import re
 import threading
 import time
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -80,14 +79,6 @@ class A4Printer(Lifecycle):
 
     def close(self) -> None:
         self._lc_close(lambda: None)
-
-    def __enter__(self) -> A4Printer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- status -----------------------------------------------------------------------------------
 

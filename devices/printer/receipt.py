@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from types import TracebackType
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.lifecycle import Lifecycle
@@ -70,14 +69,6 @@ class ReceiptPrinter(Lifecycle):
                 self._link.close()
 
         self._lc_close(do_close)
-
-    def __enter__(self) -> ReceiptPrinter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def status(self) -> DeviceStatus:
         """Ask the printer (DLE EOT 1..4); a silent or unreachable printer is OFFLINE, paper unknown."""
