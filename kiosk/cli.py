@@ -18,20 +18,16 @@ from importlib import metadata
 from pathlib import Path
 
 from devices.base import DeviceError
+from kiosk.cli_common import config_arg, json_arg
 from kiosk.cli_devices import add_device_commands
-from kiosk.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from kiosk.cli_outbox import add_outbox_commands
+from kiosk.config import Config, ConfigError, load_config
 from kiosk.logs import setup_logging
+from kiosk.outbox import OutboxUnavailable
+from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
 SCENARIOS = ("online",)
-
-
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="TOML config file")
-
-
-def _json_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the kiosk UI on this terminal (locked-down)")
-    _config_arg(run)
+    config_arg(run)
 
     demo = sub.add_parser("demo", help="run the kiosk with simulated devices and the platform simulator")
     demo.add_argument("--config", type=Path, default=None, help="ignored: the demo has a built-in config")
@@ -60,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sim = sub.add_parser("platform-sim", help="run the provincial platform simulator")
-    _config_arg(sim)
+    config_arg(sim)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8780)
     sim.add_argument("--db", type=Path, default=Path("platform-sim.db"))
@@ -90,29 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--maintenance", action="store_true", help="answer 50301 maintenance from the start")
 
     bench = sub.add_parser("bench", help="run benchmarks from tests/bench and print their figures")
-    _config_arg(bench)
+    config_arg(bench)
     bench.add_argument("names", nargs="*", metavar="NAME", help="e.g. devices (default: all)")
     bench.set_defaults(handler=cmd_bench)
 
     agent = sub.add_parser("agent", help="deliver the outbox, send heartbeats, run signed remote commands")
-    _config_arg(agent)
-    _json_arg(agent)
+    config_arg(agent)
+    json_arg(agent)
     agent.add_argument("--once", action="store_true", help="run one cycle and exit (tests, technicians)")
     agent.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
     agent.set_defaults(handler=cmd_agent)
 
-    outbox = sub.add_parser("outbox", help="the durable queue of applications and ratings")
-    osub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
-    outbox_status = osub.add_parser("status", help="how many records are pending, sending, delivered, failed")
-    _config_arg(outbox_status)
-    _json_arg(outbox_status)
-    outbox_status.set_defaults(handler=cmd_outbox_status)
+    add_outbox_commands(sub)
 
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
     status = dsub.add_parser("status", help="state of every configured device")
-    _config_arg(status)
-    _json_arg(status)
+    config_arg(status)
+    json_arg(status)
     status.set_defaults(handler=cmd_devices)
     add_device_commands(dsub, sub)
     return parser
@@ -129,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DeviceError as err:  # a device that cannot be opened at start-up
         print(f"kiosk: {err.message} ({err.completion.value}: {err.detail})", file=sys.stderr)
+        return 2
+    except OutboxUnavailable as err:  # full disk, damaged file: the technician must act
+        print(f"kiosk: {err}", file=sys.stderr)
+        return 3
+    except SubmissionError as err:
+        print(f"kiosk: {err}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as err:  # missing model or secret file, bad key file, …
         print(f"kiosk: cannot start: {err}", file=sys.stderr)
@@ -181,7 +178,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import threading
 
     from kiosk.agent import Agent
-    from kiosk.outbox import Outbox, load_or_create_key
+    from kiosk.outbox import Outbox
     from kiosk.platform.client import PlatformClient
     from kiosk.state import StateDB
     from kiosk.wiring import read_secret
@@ -192,8 +189,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     p = config.platform
     with (
-        Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file)) as outbox,
-        StateDB(state_dir / "state.db") as state,
+        Outbox.open(config.storage) as outbox,
+        StateDB(config.storage.state_db) as state,
         PlatformClient(
             p.base_url,
             p.terminal_id,
@@ -214,24 +211,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd stop: finish the cycle, then exit
         with contextlib.suppress(KeyboardInterrupt):
             agent.run(stop)
-    return 0
-
-
-def cmd_outbox_status(args: argparse.Namespace) -> int:
-    from kiosk.outbox import Outbox, load_or_create_key
-
-    config = load_config(args.config)
-    db = config.storage.state_dir / "state.db"
-    if not db.exists():
-        raise ConfigError(f"no outbox at {db} (storage.state_dir)")
-    # recover_sending=False: a status look must not touch records another process is sending.
-    with Outbox(db, load_or_create_key(config.storage.outbox_key_file), recover_sending=False) as outbox:
-        counts = outbox.counts()
-    if args.json:
-        print(json.dumps(counts))
-    else:
-        for key, value in counts.items():
-            print(f"{key:<22} {value if value is not None else '-'}")
     return 0
 
 

@@ -51,6 +51,15 @@ class StorageConfig(_Section):
     def outbox_key_file(self) -> Path:
         return self.key_file or self.state_dir / "secrets" / "outbox.key"
 
+    @property
+    def outbox_db(self) -> Path:
+        """The citizens' cases, in a file of their own: damage to device state cannot reach them."""
+        return self.state_dir / "outbox.db"
+
+    @property
+    def state_db(self) -> Path:
+        return self.state_dir / "state.db"
+
 
 class DeviceConfig(BaseModel):
     """A device named by URL; other keys are driver options (paper_mm, baudrate, …)."""

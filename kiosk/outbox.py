@@ -9,12 +9,20 @@
   key and byte-identical body, so the platform answers a re-send with the original response.
 - A record is claimed (`sending`) before the call. One left in `sending` by a crash goes back to
   `pending` when the outbox is opened (or once its claim is older than the lease) and is simply re-sent.
-- Per session order: a record is not sent while an earlier record of the same session is undelivered.
+- Per session order: a record is not sent while an earlier record of the same session is undelivered,
+  so a case goes materials → application → rating.
+- Materials (§5.6) are records of their own. The application refers to each by `material_ref(id)`;
+  the platform's `material_id`s replace those references when the application is first claimed, and
+  the resolved bytes are sealed back into the record, so every (re)send is byte-identical. A material
+  that failed for good fails its application with the material's reason instead of sending it.
+- Storage trouble (disk full, a corrupt or unreadable file) raises `OutboxUnavailable`: the caller
+  must not accept a case it could not store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -25,20 +33,35 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kiosk.application import canonical_json
 from kiosk.platform.errors import CODE_TRANSPORT, PlatformError
 from kiosk.platform.retry import RetryPolicy
 from kiosk.signing import hmac_sm3_hex
 
+if TYPE_CHECKING:
+    from kiosk.config import StorageConfig
+
 log = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "STATES", "Outbox", "OutboxRecord", "load_or_create_key"]
+__all__ = [
+    "KINDS",
+    "MATERIAL_TYPES",
+    "STATES",
+    "Outbox",
+    "OutboxRecord",
+    "OutboxUnavailable",
+    "load_or_create_key",
+    "material_ref",
+]
 
-KINDS = ("application", "rating")
+KINDS = ("material", "application", "rating")
+MATERIAL_TYPES = ("image/jpeg", "image/png", "application/pdf")  # §5.6
+_MATERIAL_REF = "outbox-material:"
 STATES = ("pending", "sending", "delivered", "failed")
 KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -48,7 +71,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     session_ref TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE,
-    alg TEXT NOT NULL, body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL,
+    content_type TEXT, alg TEXT NOT NULL, body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     next_attempt_at REAL NOT NULL, claim TEXT, claimed_at REAL,
@@ -58,7 +81,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, seq);
 CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_ref, seq);
 """
 _RECORD_COLUMNS = (
-    "id, seq, kind, session_ref, idempotency_key, state, attempts, created_at, updated_at, "
+    "id, seq, kind, session_ref, idempotency_key, content_type, state, attempts, created_at, updated_at, "
     "next_attempt_at, last_code, last_message, last_request_id, delivered_at"
 )
 # An earlier undelivered record of the same session blocks this one (keeps per-session order).
@@ -75,6 +98,33 @@ class Submitter(Protocol):
 
     def submit_rating(self, body_bytes: bytes, idempotency_key: str) -> dict[str, Any]: ...
 
+    def upload_material(self, data: bytes, content_type: str) -> dict[str, Any]: ...
+
+
+class OutboxUnavailable(Exception):
+    """The outbox cannot store or read records: `reason` is "full", "corrupt" or "io"."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"outbox {reason}: {detail}")
+        self.reason = reason
+
+
+def _storage_error(err: Exception) -> OutboxUnavailable:
+    text = str(err).lower()
+    disk_full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if disk_full or (isinstance(err, sqlite3.OperationalError) and "full" in text):
+        reason = "full"
+    elif isinstance(err, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        reason = "corrupt"
+    else:
+        reason = "io"
+    return OutboxUnavailable(reason, f"{type(err).__name__}: {err}")
+
+
+def material_ref(record_id: str) -> str:
+    """What an application body carries in place of a material id until the material is uploaded."""
+    return _MATERIAL_REF + record_id
+
 
 @dataclass(frozen=True)
 class OutboxRecord:
@@ -83,6 +133,7 @@ class OutboxRecord:
     kind: str
     session_ref: str
     idempotency_key: str
+    content_type: str | None
     state: str
     attempts: int
     created_at: float
@@ -147,6 +198,12 @@ class _Sealer:
         return dec.update(body) + dec.finalize()
 
 
+class _MaterialFailed(Exception):
+    def __init__(self, record: OutboxRecord) -> None:
+        super().__init__(record.id)
+        self.record = record
+
+
 def _aad(record_id: str, role: str) -> bytes:
     return f"kiosk-outbox\x00{record_id}\x00{role}".encode()
 
@@ -173,13 +230,10 @@ class Outbox:
         self._retry = retry or RetryPolicy(base_s=2.0, max_s=300.0)
         self._clock = clock
         self._lock = threading.RLock()  # one connection shared by threads, used under this lock
-        db_path = Path(db_path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))  # create private before sqlite does
-        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = self._connect(Path(db_path))
+        except (sqlite3.DatabaseError, OSError) as err:
+            raise _storage_error(err) from err
         if recover_sending:
             # A process opening while another may be mid-send passes False; deliver_pending then
             # releases only claims older than the lease.
@@ -191,34 +245,84 @@ class Outbox:
             if n:
                 log.warning("outbox: %d record(s) left in sending by an earlier run, back to pending", n)
 
+    @classmethod
+    def open(cls, storage: StorageConfig, *, recover_sending: bool = True) -> Outbox:
+        """The terminal's outbox as configured in `[storage]` (file and key)."""
+        return cls(
+            storage.outbox_db, load_or_create_key(storage.outbox_key_file), recover_sending=recover_sending
+        )
+
+    @staticmethod
+    def _connect(db_path: Path) -> sqlite3.Connection:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))  # create private before sqlite does
+        db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            # Find damage now, not when the one page holding a citizen's case is read.
+            problem = db.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({problem})")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
     # -- writing -----------------------------------------------------------------------------------
 
     def enqueue(
-        self, kind: str, body: bytes, *, session_ref: str, idempotency_key: str | None = None
+        self,
+        kind: str,
+        body: bytes,
+        *,
+        session_ref: str,
+        idempotency_key: str | None = None,
+        content_type: str | None = None,
     ) -> OutboxRecord:
-        """Store a write durably; returns after the commit. Re-enqueueing the same key and body is a no-op."""
+        """Store a write durably; returns after the commit. Re-enqueueing the same key and body is a no-op.
+
+        A material needs its `content_type`; refer to it from the application with `material_ref`.
+        Raises `OutboxUnavailable` when the record could not be stored.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown outbox kind {kind!r}")
         if not body or not session_ref:
             raise ValueError("body and session_ref are required")
+        if (kind == "material") != (content_type is not None):
+            raise ValueError("content_type is required for materials and only for them")
+        if content_type is not None and content_type not in MATERIAL_TYPES:
+            raise ValueError(f"unsupported material type {content_type!r}")
         key = idempotency_key or str(uuid.uuid4())
         record_id = uuid.uuid4().hex
         now = self._clock()
         nonce, ct = self._sealers[self._cipher].seal(body, _aad(record_id, "body"))
-        with self._tx():
-            row = self._db.execute("SELECT id, kind FROM outbox WHERE idempotency_key=?", (key,)).fetchone()
-            if row is not None:
-                if row[1] != kind or self.body(row[0]) != body:
-                    raise ValueError("idempotency key already used for a different body")
-                return self._get_locked(row[0])
-            self._db.execute(
-                "INSERT INTO outbox (id, kind, session_ref, idempotency_key, alg, body_nonce, body_ct, state,"
-                " created_at, updated_at, next_attempt_at) VALUES (?,?,?,?,?,?,?, 'pending', ?,?,?)",
-                (record_id, kind, session_ref, key, self._cipher, nonce, ct, now, now, now),
-            )
-            record = self._get_locked(record_id)
+        try:
+            with self._tx():
+                row = self._db.execute(
+                    "SELECT id, kind FROM outbox WHERE idempotency_key=?", (key,)
+                ).fetchone()
+                if row is not None:
+                    if row[1] != kind or self.body(row[0]) != body:
+                        raise ValueError("idempotency key already used for a different body")
+                    return self._get_locked(row[0])
+                self._db.execute(
+                    "INSERT INTO outbox (id, kind, session_ref, idempotency_key, content_type, alg,"
+                    " body_nonce, body_ct, state, created_at, updated_at, next_attempt_at)"
+                    " VALUES (?,?,?,?,?,?,?,?, 'pending', ?,?,?)",
+                    (record_id, kind, session_ref, key, content_type, self._cipher, nonce, ct, now, now, now),
+                )
+                record = self._get_locked(record_id)
+        except (sqlite3.DatabaseError, OSError) as err:
+            log.error("outbox: could not store a %s record: %s", kind, type(err).__name__)
+            raise _storage_error(err) from err
         log.info("outbox: queued %s record %s (%d bytes)", kind, record_id, len(body))
         return record
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group several enqueues (a case's materials and its application) into one commit."""
+        return self._tx()
 
     # -- delivery ----------------------------------------------------------------------------------
 
@@ -282,9 +386,17 @@ class Outbox:
             if not claimed:
                 return record, False
             alg, body = self._open_body(record_id)
-        send = client.submit_application if record.kind == "application" else client.submit_rating
+            if record.kind == "application" and _MATERIAL_REF.encode() in body:
+                try:
+                    body, alg = self._resolve_materials(record, body), self._cipher
+                except _MaterialFailed as failed:
+                    msg = f"material {failed.record.id} failed: {failed.record.last_message}"
+                    cols = {"last_code": failed.record.last_code, "last_message": msg}
+                    out = self._settle(record.id, claim, "failed", **cols, last_request_id=None)
+                    log.error("outbox: record %s failed: a material was refused", record.id)
+                    return out, True
         try:
-            data = send(body, record.idempotency_key)
+            data = self._send(client, record, body)
         except PlatformError as err:
             delay = self._retry.next_delay(record.attempts, err)
             if delay is not None:
@@ -310,6 +422,41 @@ class Outbox:
         )
         log.info("outbox: %s record %s delivered, attempt %d", record.kind, record.id, record.attempts)
         return out, True
+
+    @staticmethod
+    def _send(client: Submitter, record: OutboxRecord, body: bytes) -> dict[str, Any]:
+        if record.kind == "material":
+            assert record.content_type is not None  # enforced by enqueue
+            return client.upload_material(body, record.content_type)
+        if record.kind == "application":
+            return client.submit_application(body, record.idempotency_key)
+        return client.submit_rating(body, record.idempotency_key)
+
+    def _resolve_materials(self, record: OutboxRecord, body: bytes) -> bytes:
+        """Swap each `material_ref` for the platform's material id, then seal the result back (inside the
+        caller's claim transaction) so this is done once and every send carries the same bytes."""
+
+        def resolve(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: resolve(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [resolve(v) for v in value]
+            if isinstance(value, str) and value.startswith(_MATERIAL_REF):
+                material = self._get_locked(value.removeprefix(_MATERIAL_REF))
+                if material.kind != "material" or material.session_ref != record.session_ref:
+                    raise ValueError(f"record {record.id} refers to a material of another case")
+                if material.state != "delivered":
+                    raise _MaterialFailed(material)  # never pending here: it would block this record
+                return self.response(material.id)["material_id"]
+            return value
+
+        resolved = canonical_json(resolve(json.loads(body)))
+        nonce, ct = self._sealers[self._cipher].seal(resolved, _aad(record.id, "body"))
+        self._db.execute(
+            "UPDATE outbox SET alg=?, body_nonce=?, body_ct=? WHERE id=?",
+            (self._cipher, nonce, ct, record.id),
+        )
+        return resolved
 
     def _retry_later(
         self,
@@ -346,6 +493,15 @@ class Outbox:
     def get(self, record_id: str) -> OutboxRecord:
         with self._lock:
             return self._get_locked(record_id)
+
+    def records(self, *, state: str | None = None, limit: int = 50) -> list[OutboxRecord]:
+        """Newest first; for operators and technicians (nothing personal: bodies stay sealed)."""
+        where, args = ("WHERE state=?", [state]) if state else ("", [])
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM outbox {where} ORDER BY seq DESC LIMIT ?", [*args, limit]
+            ).fetchall()
+        return [OutboxRecord(*row) for row in rows]
 
     def body(self, record_id: str) -> bytes:
         """The exact bytes that are (re)sent for this record."""
@@ -413,6 +569,7 @@ class Outbox:
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLITE_FULL and some I/O errors have rolled back already
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")

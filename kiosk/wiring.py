@@ -20,7 +20,7 @@ from kiosk.catalog import load_catalog
 from kiosk.config import Config, ConfigError
 from kiosk.controller import KioskController
 from kiosk.face import FaceDetector
-from kiosk.outbox import Outbox, load_or_create_key
+from kiosk.outbox import Outbox
 from kiosk.platform.client import PlatformClient
 from kiosk.services import Services
 from kiosk.state import StateDB, attach
@@ -90,7 +90,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         state_dir.mkdir(parents=True, exist_ok=True)
         manager = DeviceManager(device_factories(config, urls)).start()
         stack.callback(manager.stop)
-        state = StateDB(state_dir / "state.db")
+        state = StateDB(config.storage.state_db)
         stack.callback(state.close)
         attach(manager, state)
         for status in manager.wait_started():
@@ -98,9 +98,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
                 log.warning("device %s is %s at start-up", status.name, status.state.value)
         # recover_sending=False: records marked 'sending' may be the agent's, in flight right now;
         # stale claims are released by lease in deliver_pending instead.
-        outbox = Outbox(
-            state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file), recover_sending=False
-        )
+        outbox = Outbox.open(config.storage, recover_sending=False)
         stack.callback(outbox.close)
         platform = PlatformClient(
             config.platform.base_url,

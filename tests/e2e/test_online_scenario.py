@@ -93,7 +93,9 @@ def test_nothing_personal_in_logs_or_left_in_clear_on_disk(online_run):
     assert "outbox: queued application" in logs  # the logs were captured at all
     for value in PERSONAL:
         assert value not in logs
-    for db_file in state.glob("state.db*"):  # the database and its WAL
+    db_files = [*state.glob("state.db*"), *state.glob("outbox.db*")]  # the databases and their WALs
+    assert any(f.name == "outbox.db" for f in db_files)
+    for db_file in db_files:
         content = db_file.read_bytes()
         for value in PERSONAL:
             assert value.encode() not in content

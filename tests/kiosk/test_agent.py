@@ -12,7 +12,7 @@ from devices.base import Action, DeviceState, DeviceStatus
 from kiosk.agent import Agent
 from kiosk.application import canonical_json
 from kiosk.demo import demo_config
-from kiosk.outbox import Outbox, load_or_create_key
+from kiosk.outbox import Outbox
 from kiosk.platform.client import PlatformClient
 from kiosk.platform.models import Command, HeartbeatResult
 from kiosk.platform_sim import ServerThread
@@ -29,8 +29,8 @@ def terminal(tmp_path):
     with ServerThread(tmp_path / "sim.db", {TERMINAL: secret}) as server:
         config = demo_config(state_dir, server.base_url)
         client = PlatformClient(server.base_url, TERMINAL, secret)
-        outbox = Outbox(state_dir / "state.db", load_or_create_key(config.storage.outbox_key_file))
-        state = StateDB(state_dir / "state.db")
+        outbox = Outbox.open(config.storage)
+        state = StateDB(config.storage.state_db)
         agent = Agent(config, outbox, client, state, secret)
         yield SimpleNamespace(agent=agent, client=client, outbox=outbox, state=state, server=server)
         outbox.close()

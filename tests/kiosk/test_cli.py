@@ -33,7 +33,7 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, capsys):
     assert "terminal.id" in capsys.readouterr().err
 
 
-def terminal_config(tmp_path, config, extra=""):
+def terminal_config(tmp_path, config, extra="", base_url="http://127.0.0.1:1"):
     """A config file for the demo terminal's state dir, secret and model, plus `extra` sections."""
     return write_config(
         tmp_path,
@@ -43,7 +43,7 @@ id = "T4115020001"
 region_code = "411502"
 hall_name = "测试大厅"
 [platform]
-base_url = "http://127.0.0.1:1"
+base_url = "{base_url}"
 terminal_id = "T4115020001"
 secret_file = "{config.platform.secret_file}"
 [storage]
@@ -74,12 +74,10 @@ def test_bench_lists_and_refuses_unknown_names(capsys):
 
 
 def test_outbox_status_json_counts_records(tmp_path, capsys):
-    from kiosk.outbox import Outbox, load_or_create_key
+    from kiosk.outbox import Outbox
 
     config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
-    with Outbox(
-        tmp_path / "state" / "state.db", load_or_create_key(config.storage.outbox_key_file)
-    ) as outbox:
+    with Outbox.open(config.storage) as outbox:
         outbox.enqueue("application", b'{"x":1}', session_ref="s1")
     path = terminal_config(tmp_path, config)
     assert main(["outbox", "status", "--config", str(path), "--json"]) == 0
@@ -108,3 +106,110 @@ def test_agent_once_sends_a_heartbeat_to_the_platform(tmp_path):
 
         fleet = requests.get(server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
         assert fleet[0]["terminal_id"] == "T4115020001" and fleet[0]["online"] is True
+
+
+# -- kiosk submit / outbox list --------------------------------------------------------------------
+
+RETIREMENT = {
+    "item_code": "KS-SAMPLE-GJJ-TQ-0001",
+    "mode": "online",
+    "form": {"phone": "13900000000", "bank_account": "6222020000000000", "reason": "正常退休"},
+    "commitment": None,
+    "delivery": {"method": "online", "address": None},
+}
+
+
+def jpeg_page(path, shade):
+    from PIL import Image
+
+    Image.new("RGB", (400, 560), (shade, shade, shade)).save(path, "JPEG")
+    return path
+
+
+def submission_file(tmp_path, proof_id, attachments):
+    from kiosk.demo import DEMO_PERSON
+
+    applicant = {
+        "name": DEMO_PERSON.name,
+        "id_type": "resident",
+        "id_number": DEMO_PERSON.id_number,
+        "phone": "13900000000",
+    }
+    doc = {
+        "application": RETIREMENT | {"applicant": applicant, "proof_id": proof_id},
+        "attachments": attachments,
+    }
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_submit_uploads_attachments_then_the_application(tmp_path, capsys):
+    from kiosk.demo import DEMO_PERSON, demo_proof
+    from kiosk.platform import PlatformClient
+    from kiosk.platform_sim import ServerThread
+
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    secret = config.platform.secret_file.read_text().strip()
+    with ServerThread(tmp_path / "sim.db", {config.terminal.id: secret}) as server:
+        with PlatformClient(server.base_url, config.terminal.id, secret) as client:
+            proof_id = demo_proof(client)
+        (tmp_path / "pages").mkdir()
+        first = jpeg_page(tmp_path / "pages" / "p1.jpg", 200)
+        second = jpeg_page(tmp_path / "p2.jpg", 120)
+        case = submission_file(tmp_path, proof_id, {"M01": ["pages/p1.jpg", str(second)]})
+        path = terminal_config(tmp_path, config, base_url=server.base_url)
+
+        assert main(["submit", "--config", str(path), "--json", "--file", str(case)]) == 0
+        queued = json.loads(capsys.readouterr().out)
+        assert queued["materials"] == 2 and queued["terminal_ref"].startswith(config.terminal.id)
+        assert main(["agent", "--once", "--config", str(path), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["delivered"] == 3
+
+        cases = requests_get(server.base_url + "/ops/cases")
+        assert [c["terminal_ref"] for c in cases] == [queued["terminal_ref"]]
+        (m01,) = cases[0]["application"]["materials"]
+        with PlatformClient(server.base_url, config.terminal.id, secret) as client:
+            uploaded = [
+                client.upload_material(p.read_bytes(), "image/jpeg")["material_id"] for p in (first, second)
+            ]
+        assert m01 == {"code": "M01", "source": "scan", "license_id": None, "material_ids": uploaded}
+
+        assert main(["outbox", "list", "--config", str(path)]) == 0
+        listing = capsys.readouterr().out
+        assert listing.count("delivered") == 3 and "material" in listing and "application" in listing
+        assert DEMO_PERSON.name not in listing and DEMO_PERSON.id_number not in listing
+
+
+def requests_get(url):
+    import requests
+
+    return requests.get(url, timeout=5).json()
+
+
+@pytest.mark.parametrize(
+    ("attachments", "expected"),
+    [
+        ({"M01": ["missing.jpg"]}, "missing.jpg"),
+        ({"M01": ["notes.txt"]}, "not a JPEG, PNG or PDF"),
+        ({"M01": []}, "material M01 lists no file"),
+        ({"M01": "p.jpg"}, '"attachments" maps a material code'),
+    ],
+)
+def test_submit_refuses_a_bad_file_and_queues_nothing(tmp_path, capsys, attachments, expected):
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    (tmp_path / "notes.txt").write_text("hello")
+    case = submission_file(tmp_path, "proof", attachments)
+    path = terminal_config(tmp_path, config)
+    assert main(["submit", "--config", str(path), "--file", str(case)]) == 2
+    assert expected in capsys.readouterr().err
+    assert not config.storage.outbox_db.exists()
+
+
+def test_submit_names_missing_application_fields(tmp_path, capsys):
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"application": {"item_code": "X"}}))
+    path = terminal_config(tmp_path, config)
+    assert main(["submit", "--config", str(path), "--file", str(case)]) == 2
+    assert "application lacks mode, applicant, proof_id, form, delivery" in capsys.readouterr().err

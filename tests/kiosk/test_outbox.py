@@ -4,6 +4,7 @@ per-session order. Delivery runs against the platform simulator over real HTTP o
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import uuid
@@ -17,7 +18,7 @@ from cryptography.exceptions import InvalidTag
 from PIL import Image
 
 from kiosk.idnumber import check_character
-from kiosk.outbox import Outbox, load_or_create_key
+from kiosk.outbox import Outbox, OutboxUnavailable, load_or_create_key, material_ref
 from kiosk.platform import PlatformClient, PlatformError, PlatformTransportError, json_body
 from kiosk.platform_sim import ServerThread
 
@@ -62,7 +63,7 @@ def proof(client: PlatformClient, idn: str = IDN) -> str:
     return result["proof"]["proof_id"]
 
 
-def application(proof_id: str, idn: str = IDN) -> bytes:
+def application(proof_id: str, idn: str = IDN, **fields: Any) -> bytes:
     return json_body(
         {
             "terminal_ref": f"{TERMINAL}-{uuid.uuid4().hex[:12]}",
@@ -76,6 +77,7 @@ def application(proof_id: str, idn: str = IDN) -> bytes:
             "delivery": {"method": "online", "address": None},
             "submitted_at": "2026-11-21T09:30:00+08:00",
         }
+        | fields
     )
 
 
@@ -267,6 +269,9 @@ class Scripted:
     def submit_rating(self, body_bytes: bytes, idempotency_key: str) -> dict[str, Any]:
         return self._answer("rating", body_bytes, idempotency_key)
 
+    def upload_material(self, data: bytes, content_type: str) -> dict[str, Any]:
+        return self._answer(content_type, data, "")
+
 
 def test_retries_resend_identical_bytes_and_key_and_honour_retry_after(tmp_path: Path, key: bytes) -> None:
     clock = Clock()
@@ -325,3 +330,111 @@ def test_logs_carry_no_personal_data(
     assert case is not None and rec.id in caplog.text
     for secret in (IDN, NAME, "13900000000", case["query_code"]):
         assert secret not in caplog.text
+
+
+# -- materials ---------------------------------------------------------------------------------
+
+PAGE = b"\xff\xd8\xff\xe0 a scanned page \xff\xd9"
+RETIREMENT_FORM = {"phone": "13900000000", "bank_account": "6222020000000000", "reason": "正常退休"}
+
+
+def case_with_scan(box: Outbox, proof_id: str, session_ref: str, pages: list[bytes]) -> str:
+    """A 退休提取公积金 case whose M01 is scanned pages: the materials and the application in one commit."""
+    with box.transaction():
+        refs = [
+            material_ref(box.enqueue("material", p, session_ref=session_ref, content_type="image/jpeg").id)
+            for p in pages
+        ]
+        materials = [{"code": "M01", "source": "scan", "license_id": None, "material_ids": refs}]
+        body = application(
+            proof_id, item_code="KS-SAMPLE-GJJ-TQ-0001", form=RETIREMENT_FORM, materials=materials
+        )
+        return box.enqueue("application", body, session_ref=session_ref).id
+
+
+def test_materials_are_uploaded_first_and_their_ids_sent_in_the_application(
+    tmp_path: Path, key: bytes, client: PlatformClient, sim: ServerThread
+) -> None:
+    pages = [PAGE, PAGE + b"page 2"]
+    with Outbox(tmp_path / "o.db", key) as box:
+        app_id = case_with_scan(box, proof(client), "s1", pages)
+        attempted = box.deliver_pending(client)
+        assert [r.kind for r in attempted] == ["material", "material", "application"]
+        assert all(r.state == "delivered" for r in attempted)
+        sent = json.loads(box.body(app_id))
+        uploaded = [box.response(r.id)["material_id"] for r in attempted[:2]]
+        assert sent["materials"][0]["material_ids"] == uploaded
+        assert "outbox-material:" not in box.body(app_id).decode()
+        assert [c["case_no"] for c in sim_cases(sim)] == [box.response(app_id)["case_no"]]
+
+
+def test_resolved_application_is_resent_byte_identical(tmp_path: Path, key: bytes) -> None:
+    clock = Clock()
+    fake = Scripted(
+        {"material_id": "MAT1", "size": len(PAGE)}, PlatformTransportError("down"), {"case_no": "K"}
+    )
+    with Outbox(tmp_path / "o.db", key, clock=clock) as box:
+        app_id = case_with_scan(box, "p", "s", [PAGE])
+        box.deliver_pending(fake)
+        assert box.get(app_id).state == "pending"
+        clock.now += 3600
+        assert [r.state for r in box.deliver_pending(fake)] == ["delivered"]
+    (_, first, key1), (_, second, key2) = fake.calls[1:]
+    assert first == second and key1 == key2
+    assert json.loads(first)["materials"][0]["material_ids"] == ["MAT1"]
+
+
+def test_refused_material_fails_its_application_without_sending_it(tmp_path: Path, key: bytes) -> None:
+    too_big = PlatformError(41301, "material too large", http_status=413)
+    fake = Scripted(too_big)
+    with Outbox(tmp_path / "o.db", key) as box:
+        app_id = case_with_scan(box, "p", "s", [PAGE])
+        box.deliver_pending(fake)
+        failed = box.get(app_id)
+    assert failed.state == "failed" and failed.last_code == 41301
+    assert "material too large" in (failed.last_message or "")
+    assert [c[0] for c in fake.calls] == ["image/jpeg"]  # the application never went out
+
+
+def test_material_needs_a_known_content_type(tmp_path: Path, key: bytes) -> None:
+    with Outbox(tmp_path / "o.db", key) as box:
+        with pytest.raises(ValueError, match="content_type"):
+            box.enqueue("material", PAGE, session_ref="s")
+        with pytest.raises(ValueError, match="unsupported"):
+            box.enqueue("material", PAGE, session_ref="s", content_type="text/html")
+
+
+# -- storage trouble -----------------------------------------------------------------------------
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path, key: bytes) -> None:
+    db = tmp_path / "o.db"
+    db.write_bytes(b"this was a database once" * 100)
+    with pytest.raises(OutboxUnavailable) as err:
+        Outbox(db, key)
+    assert err.value.reason == "corrupt"
+
+
+def test_damaged_page_is_found_when_opening(tmp_path: Path, key: bytes) -> None:
+    db = tmp_path / "o.db"
+    with Outbox(db, key) as box:
+        for i in range(40):
+            box.enqueue("rating", os.urandom(2000), session_ref=f"s{i}")
+    raw = bytearray(db.read_bytes())
+    raw[4096 * 3 : 4096 * 3 + 64] = b"\x00" * 64  # a b-tree page header, as a failing disk leaves it
+    db.write_bytes(bytes(raw))
+    with pytest.raises(OutboxUnavailable) as err:
+        Outbox(db, key)
+    assert err.value.reason == "corrupt"
+
+
+def test_full_disk_stores_nothing_of_the_case(tmp_path: Path, key: bytes) -> None:
+    with Outbox(tmp_path / "o.db", key) as box:
+        box.enqueue("rating", b"earlier", session_ref="s0")
+        # SQLite's own page limit gives the same SQLITE_FULL a full file system gives.
+        pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+        box._db.execute(f"PRAGMA max_page_count={pages + 2}")
+        with pytest.raises(OutboxUnavailable) as err:
+            case_with_scan(box, "p", "s1", [os.urandom(64 * 1024)])
+        assert err.value.reason == "full"
+        assert box.counts()["pending"] == 1  # no orphan material left behind by the failed case

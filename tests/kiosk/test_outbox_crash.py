@@ -91,7 +91,7 @@ def test_agent_killed_at_random_delivers_every_case_exactly_once(tmp_path: Path)
     state_dir = tmp_path / "state"
     probe = demo_config(state_dir, "http://127.0.0.1:1")
     secret = probe.platform.secret_file.read_text().strip()
-    db = state_dir / "state.db"
+    db = probe.storage.outbox_db
     with ServerThread(tmp_path / "sim.db", {TERMINAL: secret}) as server:
         config = _config_file(
             tmp_path, server.base_url, probe.platform.secret_file, probe.face.detector_model

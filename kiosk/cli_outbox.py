@@ -1,0 +1,92 @@
+"""`kiosk outbox …` and `kiosk submit`: reading the durable queue, and putting a prepared case in it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from kiosk.cli_common import config_arg, json_arg
+from kiosk.config import ConfigError, load_config
+from kiosk.outbox import STATES, Outbox
+from kiosk.submission import enqueue_submission, load_submission
+
+
+def add_outbox_commands(sub: argparse._SubParsersAction) -> None:
+    outbox = sub.add_parser("outbox", help="the durable queue of materials, applications and ratings")
+    osub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    status = osub.add_parser("status", help="how many records are pending, sending, delivered, failed")
+    config_arg(status)
+    json_arg(status)
+    status.set_defaults(handler=cmd_outbox_status)
+
+    listing = osub.add_parser("list", help="records with state, attempts and the platform's last answer")
+    config_arg(listing)
+    json_arg(listing)
+    listing.add_argument("--state", choices=STATES, help="only records in this state")
+    listing.add_argument("--limit", type=int, default=50, help="newest first, at most this many")
+    listing.set_defaults(handler=cmd_outbox_list)
+
+    submit = sub.add_parser("submit", help="queue an application (JSON file) with its attachments")
+    config_arg(submit)
+    json_arg(submit)
+    submit.add_argument("--file", type=Path, required=True, help='{"application": …, "attachments": …}')
+    submit.set_defaults(handler=cmd_submit)
+
+
+def _open(args: argparse.Namespace) -> Outbox:
+    config = load_config(args.config)
+    if not config.storage.outbox_db.exists():
+        raise ConfigError(f"no outbox at {config.storage.outbox_db} (storage.state_dir)")
+    # recover_sending=False: a look must not touch records another process is sending.
+    return Outbox.open(config.storage, recover_sending=False)
+
+
+def cmd_outbox_status(args: argparse.Namespace) -> int:
+    with _open(args) as outbox:
+        counts = outbox.counts()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for key, value in counts.items():
+            print(f"{key:<22} {value if value is not None else '-'}")
+    return 0
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    """Nothing personal is shown: bodies stay sealed; messages are the platform's, with field names only."""
+    with _open(args) as outbox:
+        records = outbox.records(state=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in records], ensure_ascii=False))
+        return 0
+    now = time.time()
+    print(f"{'record':<12} {'kind':<11} {'state':<9} {'tries':>5} {'age':>8}  last answer")
+    for r in records:
+        answer = "" if r.last_code is None else f"{r.last_code} {r.last_message or ''}".strip()
+        age = _age(now - r.created_at)
+        print(f"{r.id[:12]:<12} {r.kind:<11} {r.state:<9} {r.attempts:>5} {age:>8}  {answer}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    application, attachments = load_submission(args.file)
+    with Outbox.open(config.storage, recover_sending=False) as outbox:
+        queued = enqueue_submission(outbox, config.terminal.id, application, attachments)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(queued)))
+    else:
+        print(queued.terminal_ref)
+    return 0
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
