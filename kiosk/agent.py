@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,12 +22,14 @@ from kiosk.platform.client import PlatformClient
 from kiosk.platform.commands import verify_command
 from kiosk.platform.errors import PlatformError
 from kiosk.platform.models import Command
+from kiosk.service import ServiceGuard
 from kiosk.state import StateDB
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 60.0
 CATALOG_FILE = "catalog.json"
+_UNKNOWN_BACKLOG = {"pending": 0, "sending": 0, "oldest_pending_age_s": None}  # outbox unreadable
 
 
 @dataclass
@@ -53,14 +54,18 @@ class Agent:
     def __init__(
         self,
         config: Config,
-        outbox: Outbox,
+        outbox: Outbox | None,
         client: PlatformClient,
         state: StateDB,
         app_secret: str,
         *,
+        guard: ServiceGuard | None = None,
         clock: Any = time.time,
     ) -> None:
+        """`outbox` is None when it could not be opened: the agent then still sends heartbeats, which
+        say so (out of service, a `storage` entry needing maintenance)."""
         self.config, self.outbox, self.client, self.state = config, outbox, client, state
+        self.guard = guard or ServiceGuard(config.storage, state)
         self._secret = app_secret
         self._clock = clock
         self._started = clock()
@@ -69,7 +74,7 @@ class Agent:
     # -- one cycle --------------------------------------------------------------------------------
     def run_once(self) -> CycleReport:
         report = CycleReport()
-        for record in self.outbox.deliver_pending(self.client):
+        for record in self.outbox.deliver_pending(self.client) if self.outbox else ():
             report.delivered += record.state == "delivered"
             report.failed += record.state == "failed"
         self._ack_pending(report)
@@ -85,27 +90,28 @@ class Agent:
         return report
 
     def heartbeat_body(self) -> dict[str, Any]:
-        counts = self.outbox.counts()
+        counts = (
+            self.outbox.counts()
+            if self.outbox
+            else {"pending": 0, "sending": 0, "oldest_pending_age_s": None}
+        )
+        service, free_mb = self.guard.check(), self.guard.free_mb()
         devices = [
-            {
-                "name": s["name"],
-                "kind": s["kind"],
-                "state": s["state"],
-                "details": s["details"],
-                "action": s["action"],
-            }
-            for s in self.state.statuses()
+            {k: s[k] for k in ("name", "kind", "state", "details", "action")} for s in self.state.statuses()
         ]
+        storage = service.storage_status(free_mb)  # a storage fault is shown to operators as a device
+        if storage is not None:
+            devices.insert(0, storage)
         return {
             "software_version": metadata.version("kiosk"),
             "uptime_s": int(self._clock() - self._started),
-            "in_service": self.state.flag("in_service", "true") == "true",
+            "in_service": service.in_service,
             "devices": devices,
             "outbox": {
                 "pending": counts["pending"] + counts["sending"],
                 "oldest_age_s": counts["oldest_pending_age_s"],
             },
-            "disk_free_mb": shutil.disk_usage(self.config.storage.state_dir).free // 2**20,
+            "disk_free_mb": free_mb,
             "sessions_today": self.state.counters("kiosk").get("sessions", 0),
         }
 

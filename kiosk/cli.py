@@ -14,8 +14,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from devices.base import DeviceError
 from kiosk.cli_common import config_arg, json_arg
@@ -27,7 +29,7 @@ from kiosk.outbox import OutboxUnavailable
 from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
-SCENARIOS = ("online",)
+SCENARIOS = ("online", "disk_full")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,8 +180,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import threading
 
     from kiosk.agent import Agent
-    from kiosk.outbox import Outbox
     from kiosk.platform.client import PlatformClient
+    from kiosk.service import ServiceGuard
     from kiosk.state import StateDB
     from kiosk.wiring import read_secret
 
@@ -189,7 +191,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     p = config.platform
     with (
-        Outbox.open(config.storage) as outbox,
+        _outbox_or_none(config) as (outbox, outbox_error),
         StateDB(config.storage.state_db) as state,
         PlatformClient(
             p.base_url,
@@ -201,7 +203,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
             resync_clock=True,
         ) as client,
     ):
-        agent = Agent(config, outbox, client, state, secret)
+        guard = ServiceGuard(config.storage, state, outbox_error=outbox_error)
+        agent = Agent(config, outbox, client, state, secret, guard=guard)
         agent.interval_s = args.interval
         if args.once:
             report = agent.run_once()
@@ -212,6 +215,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             agent.run(stop)
     return 0
+
+
+@contextlib.contextmanager
+def _outbox_or_none(config: Config) -> Iterator[tuple[Any, str | None]]:
+    """(outbox, None), or (None, why) when it cannot open: the agent then still sends heartbeats,
+    which tell operators."""
+    from kiosk.outbox import Outbox
+
+    try:
+        outbox = Outbox.open(config.storage)
+    except OutboxUnavailable as err:
+        log.error("outbox unavailable, heartbeats only: %s", err)
+        yield None, err.reason
+        return
+    with outbox:
+        yield outbox, None
 
 
 def cmd_platform_sim(args: argparse.Namespace) -> int:

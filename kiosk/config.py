@@ -46,6 +46,8 @@ class PlatformConfig(_Section):
 class StorageConfig(_Section):
     state_dir: Path
     key_file: Path | None = None  # outbox key; default: <state_dir>/secrets/outbox.key
+    # Below this much free space no new case is started (a case with scans takes a few MB).
+    min_free_mb: int = Field(100, ge=0)
 
     @property
     def outbox_key_file(self) -> Path:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.catalog import Item
-from kiosk.flow import Flow
+from kiosk.flow import Flow, FlowError
+from kiosk.service import IN_SERVICE, ServiceState
 from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
 
@@ -27,7 +28,15 @@ class KioskController:
         self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
         self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
 
+    def service_state(self) -> ServiceState:
+        guard = self.services.guard
+        return IN_SERVICE if guard is None else guard.check()
+
     def start(self, item: Item, mode: str = "online") -> Flow:
+        """Raises FlowError (with what to do instead) when the kiosk cannot take a case now."""
+        service = self.service_state()
+        if not service.in_service:
+            raise FlowError(service.message)
         self.end_session("new session")
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)

@@ -20,6 +20,7 @@ from kiosk.catalog import Item
 from kiosk.face import encode_jpeg
 from kiosk.forms import validate_form
 from kiosk.idnumber import mask_id_number
+from kiosk.outbox import OutboxUnavailable
 from kiosk.platform.errors import PlatformError
 from kiosk.receipt import build_receipt, mask_name
 from kiosk.services import Services
@@ -28,6 +29,7 @@ from kiosk.session import Identity, Proof, Session
 log = logging.getLogger(__name__)
 
 CARD_WAIT_S = 60.0
+NOT_STORED = "本机暂时无法保存申请，请到人工窗口办理。"  # nothing was accepted; the kiosk closes
 ID_TYPES = {"resident": "resident", "hmt_permit": "hmt_permit"}  # both foreigner cards → foreign_permanent
 
 
@@ -198,11 +200,14 @@ class Flow:
         self.submitted_at = now
         self.session.terminal_ref = new_terminal_ref(self.services.config.terminal.id, now)
         body = application_body(self.session, self.item, submitted_at=now)
+        if self.services.outbox is None:
+            raise FlowError(NOT_STORED)  # the kiosk is out of service; no case is taken
         try:
             record = self.services.outbox.enqueue("application", body, session_ref=self.session.id)
-        except Exception as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
-            log.error("outbox write failed: %s", type(err).__name__)
-            raise FlowError("本机暂时无法保存申请，请到人工窗口办理。") from None
+        except OutboxUnavailable as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
+            if self.services.guard is not None:
+                self.services.guard.outbox_failed(err.reason)  # and take no new case until it is fixed
+            raise FlowError(NOT_STORED) from None
         return record.id
 
     def _deliver(self, record_id: str) -> None:

@@ -36,4 +36,5 @@ class Services:
     face_detector: FaceDetector
     printer: Printer
     platform: Any  # kiosk.platform.client.PlatformClient
-    outbox: Any  # kiosk.outbox.Outbox
+    outbox: Any  # kiosk.outbox.Outbox, or None when it could not be opened (then `guard` says so)
+    guard: Any = None  # kiosk.service.ServiceGuard

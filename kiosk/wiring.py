@@ -20,8 +20,9 @@ from kiosk.catalog import load_catalog
 from kiosk.config import Config, ConfigError
 from kiosk.controller import KioskController
 from kiosk.face import FaceDetector
-from kiosk.outbox import Outbox
+from kiosk.outbox import Outbox, OutboxUnavailable
 from kiosk.platform.client import PlatformClient
+from kiosk.service import ServiceGuard
 from kiosk.services import Services
 from kiosk.state import StateDB, attach
 
@@ -96,10 +97,9 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         for status in manager.wait_started():
             if status.state is not DeviceState.ONLINE:  # the kiosk starts anyway and recovers by itself
                 log.warning("device %s is %s at start-up", status.name, status.state.value)
-        # recover_sending=False: records marked 'sending' may be the agent's, in flight right now;
-        # stale claims are released by lease in deliver_pending instead.
-        outbox = Outbox.open(config.storage, recover_sending=False)
-        stack.callback(outbox.close)
+        outbox, guard = _open_outbox(config, state)
+        if outbox is not None:
+            stack.callback(outbox.close)
         platform = PlatformClient(
             config.platform.base_url,
             config.platform.terminal_id,
@@ -119,8 +119,21 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             printer=ManagedDevice(manager, "printer"),
             platform=platform,
             outbox=outbox,
+            guard=guard,
         )
         yield Terminal(KioskController(services), sims, manager, state)
+
+
+def _open_outbox(config: Config, state: StateDB) -> tuple[Outbox | None, ServiceGuard]:
+    """The UI starts even when the outbox cannot open, to show 暂停服务 instead of crash-looping."""
+    try:
+        # recover_sending=False: records marked 'sending' may be the agent's, in flight right now;
+        # stale claims are released by lease in deliver_pending instead.
+        outbox = Outbox.open(config.storage, recover_sending=False)
+    except OutboxUnavailable as err:
+        log.error("out of service: %s", err)
+        return None, ServiceGuard(config.storage, state, outbox_error=err.reason)
+    return outbox, ServiceGuard(config.storage, state)
 
 
 def device_statuses(config: Config) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from kiosk.controller import KioskController
 from kiosk.flow import FlowError, Step
 from kiosk.session import IdleState
 from screens import theme
+from screens.closed import ClosedScreen
 from screens.home import HomeScreen
 from screens.items import CatalogScreen, GuideScreen
 from screens.steps import (
@@ -37,6 +38,7 @@ from screens.steps import (
 from screens.widgets import BigButton, Panel, Text
 
 log = logging.getLogger(__name__)
+SERVICE_CHECK_S = 5.0
 UNEXPECTED = "系统出现问题，请返回首页重新开始，或联系工作人员。"
 
 
@@ -104,6 +106,7 @@ class KioskApp(App):
         self.manager = ScreenManager(transition=NoTransition())
         for screen_class in (
             HomeScreen,
+            ClosedScreen,
             CatalogScreen,
             GuideScreen,
             IdCardScreen,
@@ -121,6 +124,8 @@ class KioskApp(App):
         Window.bind(on_touch_down=lambda *_: self.controller.user_activity())
         ExceptionManager.add_handler(_RecoverToHome(self))
         Clock.schedule_interval(self._tick, 1.0)
+        Clock.schedule_interval(self._check_service, SERVICE_CHECK_S)
+        Clock.schedule_once(self._check_service)
         self._update_title()
         return root
 
@@ -130,8 +135,11 @@ class KioskApp(App):
 
     def _update_title(self) -> None:
         self.top_bar.title.text = self.screen.title
-        self.top_bar.home.opacity = 0 if self.manager.current == "home" else 1
-        self.top_bar.home.disabled = self.manager.current == "home"
+        at_rest = self.manager.current in ("home", "closed")
+        self.top_bar.home.opacity = 0 if at_rest else 1
+        self.top_bar.home.disabled = at_rest
+        if at_rest:
+            self.top_bar.countdown.text = ""
 
     # -- navigation ------------------------------------------------------------------------
     def show(self, name: str) -> None:
@@ -145,6 +153,7 @@ class KioskApp(App):
         self.controller.end_session("home")
         self.forget_screens()
         self.show("home")
+        self._check_service()
 
     def forget_screens(self) -> None:
         """Clear what step screens still show or hold of the citizen (values, numbers, preview)."""
@@ -162,7 +171,11 @@ class KioskApp(App):
         self.show("guide")
 
     def start_flow(self, item: Item, mode: str) -> None:
-        flow = self.controller.start(item, mode)
+        try:
+            flow = self.controller.start(item, mode)
+        except FlowError as err:  # out of service since the citizen came in: say so, then close
+            self.screen.show_error(err.message)
+            return
         flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(flow, step)))
         flow.begin()
 
@@ -219,9 +232,27 @@ class KioskApp(App):
         self._cancel_card = threading.Event()
         return self._cancel_card
 
+    # -- in/out of service ------------------------------------------------------------------
+    def _check_service(self, _dt: float = 0.0) -> None:
+        """Between sessions only: a citizen already at work finishes (or is told at submit)."""
+        if self.controller.session is not None or self.manager.current not in ("home", "closed"):
+            return
+        service = self.controller.service_state()
+        closed = self.manager.get_screen("closed")
+        if not service.in_service and (self.manager.current != "closed" or closed.message != service.message):
+            log.warning("out of service: %s", service.reason)
+            closed.message = service.message
+            if self.manager.current == "closed":
+                closed.refresh()  # another reason now: say the new one
+            else:
+                self.show("closed")
+        elif service.in_service and self.manager.current == "closed":
+            log.info("back in service")
+            self.show("home")
+
     # -- inactivity ------------------------------------------------------------------------
     def _tick(self, _dt: float) -> None:
-        away = self.manager.current != "home"
+        away = self.manager.current not in ("home", "closed")
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())
         self.top_bar.countdown.text = f"{left} 秒后返回首页" if away else ""

@@ -48,9 +48,11 @@ class KioskScreen(Screen):
         row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
         if retry is not None:
             retry_button = BigButton("重试", lambda: (self.clear_error(), retry()))
-            retry_button.name = "retry"
+            retry_button.name = retry_button.tid = "error:retry"
             row.add_widget(retry_button)
-        row.add_widget(BigButton("返回首页", self.app.go_home, bg=theme.SURFACE, fg=theme.PRIMARY))
+        home = BigButton("返回首页", self.app.go_home, bg=theme.SURFACE, fg=theme.PRIMARY)
+        home.tid = "error:home"
+        row.add_widget(home)
         box.add_widget(label)
         box.add_widget(row)
         box.bind(minimum_height=box.setter("height"))

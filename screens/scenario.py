@@ -20,6 +20,8 @@ from kivy.core.window import Window
 from kivy.tests.common import UnitTestTouch
 from kivy.uix.widget import Widget
 
+from kiosk.outbox import OutboxUnavailable
+
 log = logging.getLogger(__name__)
 Wait = Callable[[], bool]
 Script = Generator[Wait, None, None]
@@ -30,6 +32,20 @@ DEMO_PHONE = "13800138000"
 
 class ScenarioFailed(Exception):
     pass
+
+
+class _FullDisk:
+    """The outbox on a full disk: every write fails as `Outbox` reports SQLITE_FULL (that path is
+    tested on SQLite itself in tests/kiosk/test_outbox.py); reads still work."""
+
+    def __init__(self, outbox: Any) -> None:
+        self.outbox = outbox
+
+    def enqueue(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise OutboxUnavailable("full", "database or disk is full")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.outbox, name)
 
 
 class ScenarioRunner:
@@ -137,6 +153,42 @@ class ScenarioRunner:
 
     # -- scenarios ----------------------------------------------------------------------------
     def scenario_online(self) -> Script:
+        yield from self._to_review()
+        yield from self.tap("submit")
+        yield from self.screen("receipt")
+        yield from self.shot("receipt")
+        self._copy_receipt()
+        yield from self.tap("next")
+        yield from self.screen("rating")
+        yield from self.shot("rating")
+        yield from self.tap("rate:5")
+        yield from self.screen("done")
+        yield from self.shot("done")
+        self._record_outcome()
+        yield from self.tap("finish")
+        yield from self.screen("home")
+        yield from self.shot("home-again")
+
+    def scenario_disk_full(self) -> Script:
+        """The disk fills while a citizen is at review: nothing is accepted and the citizen is told so,
+        the kiosk shows 暂停服务 until there is room again, then home by itself."""
+        services = self.app.controller.services
+        services.guard.hold_s = 1.0  # the demo should not wait out the minute a terminal waits
+        yield from self._to_review()
+        services.outbox = _FullDisk(services.outbox)
+        yield from self.tap("submit")
+        yield from self.wait(lambda: self.app.screen.error_message is not None, "refusal at submit")
+        yield from self.shot("review-refused", "review")
+        yield from self.tap("error:home")
+        yield from self.screen("closed")
+        yield from self.shot("closed")
+        self._record_outcome()
+        services.outbox = services.outbox.outbox  # the technician made room
+        yield from self.screen("home")
+        yield from self.shot("home-again")
+
+    def _to_review(self) -> Script:
+        """From home to the review of a filled-in 全程网办 application."""
         sims = self.terminal.sims
         yield from self.screen("home")
         yield from self.shot("home")
@@ -163,20 +215,6 @@ class ScenarioRunner:
         yield from self.tap("next")
         yield from self.screen("review")
         yield from self.shot("review")
-        yield from self.tap("submit")
-        yield from self.screen("receipt")
-        yield from self.shot("receipt")
-        self._copy_receipt()
-        yield from self.tap("next")
-        yield from self.screen("rating")
-        yield from self.shot("rating")
-        yield from self.tap("rate:5")
-        yield from self.screen("done")
-        yield from self.shot("done")
-        self._record_outcome()
-        yield from self.tap("finish")
-        yield from self.screen("home")
-        yield from self.shot("home-again")
 
     def _record_outcome(self) -> None:
         controller = self.app.controller

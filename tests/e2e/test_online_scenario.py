@@ -4,9 +4,6 @@ the printed receipt's QR, the platform simulator's stored case, and the logs."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,29 +17,9 @@ PERSONAL = ["411502195803120031", "王建国", "13800138000", "胜利路"]
 
 
 @pytest.fixture(scope="module")
-def online_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("online")
-    artifacts, state = root / "artifacts", root / "state"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kiosk",
-            "demo",
-            "--headless",
-            "--scenario",
-            "online",
-            "--artifacts",
-            str(artifacts),
-            "--state-dir",
-            str(state),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "KIOSK_LOG_LEVEL": "DEBUG"},
-    )
-    return result, artifacts, state
+def online_run(run_scenario):
+    run = run_scenario("online")
+    return run.result, run.artifacts, run.state
 
 
 def test_scenario_succeeds_with_every_screen(online_run):

@@ -16,6 +16,7 @@ from kiosk.outbox import Outbox
 from kiosk.platform.client import PlatformClient
 from kiosk.platform.models import Command, HeartbeatResult
 from kiosk.platform_sim import ServerThread
+from kiosk.service import ServiceGuard
 from kiosk.state import StateDB
 
 TERMINAL = "T4115020001"
@@ -110,3 +111,16 @@ def test_forged_and_expired_commands_are_rejected(terminal, monkeypatch):
     t.agent.run_once()
     assert sorted(acks) == [("CMD-expired", "rejected"), ("CMD-forged", "rejected")]
     assert t.state.flag("in_service") == "false"  # nothing was executed
+
+
+def test_agent_without_an_outbox_still_tells_operators(terminal):
+    t = terminal
+    guard = ServiceGuard(t.agent.config.storage, t.state, outbox_error="corrupt")
+    agent = Agent(t.agent.config, None, t.client, t.state, t.agent._secret, guard=guard)
+    report = agent.run_once()
+    assert report.heartbeat and report.delivered == 0
+    fleet = requests.get(t.server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
+    mine = next(x for x in fleet if x["terminal_id"] == TERMINAL)
+    assert mine["in_service"] is False
+    storage = mine["devices_needing_action"][0]
+    assert storage["name"] == "storage" and storage["action"] == "maintenance"

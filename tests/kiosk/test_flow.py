@@ -13,9 +13,11 @@ import pytest
 
 from kiosk.demo import demo_config
 from kiosk.flow import FlowError, Step
+from kiosk.outbox import OutboxUnavailable
 from kiosk.paths import ASSETS
 from kiosk.platform_sim import ServerThread
 from kiosk.platform_sim.store import SimStore
+from kiosk.service import CLOSED_REMOTE, CLOSED_STORAGE
 from kiosk.wiring import open_terminal
 
 ITEM = "KS-SAMPLE-JY-SY-0007"
@@ -226,3 +228,57 @@ def test_reader_unplugged_mid_session_gives_a_message_and_recovers_after_replug(
     assert flow.step is Step.FACE
     snapshot = {s["name"]: s for s in kiosk.state.statuses()}
     assert snapshot["idcard"]["state"] == "online" and kiosk.state.counters("idcard").get("errors", 0) >= 1
+
+
+# -- out of service ------------------------------------------------------------------------------
+
+
+def _fill(outbox):
+    """Leave the outbox no room: SQLite's page limit at the current size gives the SQLITE_FULL a full
+    file system gives, once the free space inside the existing pages is used up too."""
+    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    outbox._db.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(OutboxUnavailable):
+        for i in range(10_000):
+            outbox.enqueue("rating", b"x" * 100, session_ref=f"filler-{i}")
+    return lambda: outbox._db.execute("PRAGMA max_page_count=4294967294")
+
+
+def test_full_disk_at_submit_accepts_nothing_and_closes_the_kiosk(kiosk):
+    flow = start(kiosk)
+    identify(kiosk, flow)
+    flow.submit_form({"phone": "13800138000"})
+    outbox, guard = kiosk.controller.services.outbox, kiosk.controller.services.guard
+    restore = _fill(outbox)
+    before = outbox.counts()
+    with pytest.raises(FlowError, match="请到人工窗口办理"):
+        flow.submit()
+    assert flow.step is Step.REVIEW and outbox.counts() == before
+    assert kiosk.sims.printer.jobs == []  # no receipt for a case that was not stored
+    assert kiosk.controller.service_state().reason == "outbox_full"
+    kiosk.controller.end_session("home")
+    with pytest.raises(FlowError, match=CLOSED_STORAGE):
+        start(kiosk)
+    restore()
+    guard.hold_s = 0
+    assert kiosk.controller.service_state().in_service
+    assert start(kiosk).step is Step.IDCARD
+
+
+def test_damaged_outbox_at_start_up_keeps_the_kiosk_closed(tmp_path):
+    state = tmp_path / "state"
+    config = demo_config(state, "http://127.0.0.1:1")
+    config.storage.outbox_db.write_bytes(b"not a database" * 512)
+    with open_terminal(config) as terminal:
+        assert terminal.controller.services.outbox is None
+        assert terminal.controller.service_state().reason == "outbox_corrupt"
+        with pytest.raises(FlowError, match=CLOSED_STORAGE):
+            start(terminal)
+
+
+def test_operator_command_closes_between_sessions(kiosk):
+    kiosk.state.set_flag("in_service", "false")  # what the agent does on a signed out_of_service
+    with pytest.raises(FlowError, match=CLOSED_REMOTE):
+        start(kiosk)
+    kiosk.state.set_flag("in_service", "true")
+    assert start(kiosk).step is Step.IDCARD
