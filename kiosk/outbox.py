@@ -70,13 +70,15 @@ _TAG_BYTES = 16
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-    session_ref TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE,
-    content_type TEXT, alg TEXT NOT NULL, body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL,
+    session_ref TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE, content_type TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     next_attempt_at REAL NOT NULL, claim TEXT, claimed_at REAL,
-    last_code INTEGER, last_message TEXT, last_request_id TEXT,
-    response_nonce BLOB, response_ct BLOB, delivered_at REAL);
+    last_code INTEGER, last_message TEXT, last_request_id TEXT, delivered_at REAL,
+    -- The sealed bodies last: a material's 200 KB would otherwise have to be walked (overflow
+    -- pages) to read any column after it, on every scan for due records.
+    alg TEXT NOT NULL, response_nonce BLOB, response_ct BLOB,
+    body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, seq);
 CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_ref, seq);
 """
@@ -351,18 +353,20 @@ class Outbox:
         if stale:
             log.warning("outbox: %d stale sending claim(s) released", stale)
         attempted: list[OutboxRecord] = []
-        seen: set[str] = set()
-        while len(seen) < limit:
+        # A cursor on seq visits each record once per call. A record blocked by an earlier one of its
+        # session has a higher seq than that one, so it is still ahead when the earlier one is sent.
+        after, visited = 0, 0
+        while visited < limit:
             with self._lock:
-                rows = self._db.execute(
-                    f"SELECT id FROM outbox WHERE state='pending' AND next_attempt_at <= ? AND {_NOT_BLOCKED}"
-                    " ORDER BY seq LIMIT ?",
-                    (now, len(seen) + 1),
-                ).fetchall()
-            record_id = next((r[0] for r in rows if r[0] not in seen), None)
-            if record_id is None:
+                row = self._db.execute(
+                    "SELECT id, seq FROM outbox WHERE state='pending' AND next_attempt_at <= ? AND seq > ?"
+                    f" AND {_NOT_BLOCKED} ORDER BY seq LIMIT 1",
+                    (now, after),
+                ).fetchone()
+            if row is None:
                 break
-            seen.add(record_id)
+            record_id, after = row
+            visited += 1
             try:
                 record, tried = self._deliver(client, record_id)
             except Exception:
