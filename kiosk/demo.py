@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import secrets
 from pathlib import Path
 from typing import Any
-
-from PIL import Image
 
 from kiosk.application import application_body
 from kiosk.catalog import load_catalog
@@ -68,11 +65,11 @@ DEMO_PERSON = Identity(name="王建国", id_number="411502195803120031", id_type
 
 
 def demo_proof(client: Any) -> str:
-    """An identity proof for the demo person from the platform simulator's face-verify rule."""
-    image = io.BytesIO()
-    Image.new("RGB", (96, 96), (90, 80, 70)).save(image, "JPEG")
+    """An identity proof for the demo person from the platform simulator's face-verify, with the photo
+    the demo camera plays (the simulator matches it against the person's reference photo)."""
+    image = (shared_dir() / "testdata" / "faces" / "obama.jpg").read_bytes()
     liveness = {"method": "presence", "passed": True, "score": 0.9}
-    result = client.face_verify(DEMO_PERSON.id_number, DEMO_PERSON.name, image.getvalue(), liveness)
+    result = client.face_verify(DEMO_PERSON.id_number, DEMO_PERSON.name, image, liveness)
     return result["proof"]["proof_id"]
 
 
