@@ -1,26 +1,22 @@
 """The platform simulator: a FastAPI stand-in for the provincial platform, per platform-api.md.
 
 Envelope, HTTP status and codes follow §4 exactly; signing, skew and nonce checks follow §2, and
-idempotency §3. This module holds the request checks and catalog, face-verify, applications, ratings
-and materials; the other endpoints live in route modules registered by `create_app`:
+idempotency §3. This module holds the request checks and catalog, applications, ratings and materials;
+the other endpoints live in route modules registered by `create_app`:
 `fleet` (enroll, heartbeat, command ack; admin enrollment tokens and commands; `GET /ops/terminals`),
 `identity` (QR login, e-licences, certificates for the seeded demo people; admin QR codes),
-`lifecycle` (cases advancing over time; admin status changes), `faults` (admin fault injection).
+`lifecycle` (cases advancing over time; admin status changes), `faults` (admin fault injection),
+`face_verify` (§5.3 face verification).
 `GET /ops/cases` (unsigned, not part of the API) lists stored cases for tests and the demo.
 
-Face verification rule (deterministic stand-in until the real face matcher is wired in): the result
-is a match when the live image decodes as a JPEG of at least 64×64 pixels, `liveness.passed` is true
-and the ID number passes the GB 11643 check. Score 0.9 on a match, else 0.1; threshold 0.6. A proof is
-valid for 15 minutes and only for that ID number. The name is not checked.
+Face verification: the real face matcher for the seeded demo people when the models are available, else
+the deterministic stand-in; `face_verify`'s docstring says exactly which rule applies when.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import random
@@ -37,8 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kiosk.idnumber import is_valid_id_number
-from kiosk.platform_sim import faults, fleet, identity, lifecycle
+from kiosk.platform_sim import face_verify, faults, fleet, identity, lifecycle, openapi
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.core import CST, ApiError, SimContext, envelope, invalid, ok, rfc3339
 from kiosk.platform_sim.faults import Faults, SimApp
@@ -52,11 +47,9 @@ __all__ = ["DEFAULT_CATALOG", "MAX_BODY_BYTES", "ApiError", "create_app"]
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "assets" / "catalog" / "seed_catalog.json"
 MAX_BODY_BYTES = 20 * 1024 * 1024
-PROOF_TTL_S = 15 * 60
-FACE_THRESHOLD = 0.6
-MIN_FACE_PX = 64
 MATERIAL_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,16}")  # ASCII digits only: str.isdigit() also admits "²", "١"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -70,19 +63,6 @@ _rfc3339 = rfc3339
 def _load_catalog(path: Path) -> dict[str, Any]:
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     return {"version": str(doc["version"]), "items": list(doc["items"])}
-
-
-def _jpeg_at_least(data: bytes, min_px: int) -> bool:
-    from PIL import Image  # local: only face-verify decodes images
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format != "JPEG":
-                return False
-            img.load()  # decode fully: a truncated file is not a photo
-            return min(img.size) >= min_px
-    except Exception:  # any decoder complaint means "not a usable JPEG"
-        return False
 
 
 def create_app(
@@ -106,7 +86,13 @@ def create_app(
     store = SimStore(db_path)
     catalog = _load_catalog(catalog_path)
     items = {item["code"]: item for item in catalog["items"]}
-    app = SimApp(title="Provincial platform simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app = SimApp(
+        title="Provincial platform simulator — terminal API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",  # the terminal API only (platform_sim.openapi); unsigned
+    )
     app.fault_random = random.Random(fault_seed)
     app.faults = None if initial_faults is None else Faults.model_validate(dict(initial_faults))
     app.state.store = store
@@ -117,10 +103,15 @@ def create_app(
         return _envelope(exc.code, exc.message, exc.data, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return _envelope(40401, "not found", None)
-        return _envelope(40001, f"invalid request ({exc.status_code})", {"errors": []})
+        # §4: 40001 always names what is wrong; for a wrong method the Allow header stays.
+        if exc.status_code == 405:
+            error = {"field": "method", "reason": f"{request.method} not allowed on this path"}
+        else:
+            error = {"field": "request", "reason": str(exc.detail)}
+        return _envelope(40001, f"invalid request ({exc.status_code})", {"errors": [error]}, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,7 +126,7 @@ def create_app(
     async def authenticate(request: Request) -> tuple[str, bytes]:
         """§2 checks; returns (terminal_id, body bytes)."""
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ApiError(41301, "body too large")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
@@ -152,7 +143,7 @@ def create_app(
         secret = terminals.get(terminal_id)
         if secret is None:
             raise ApiError(40301, "terminal unknown or disabled")
-        if not ts.isdigit() or not _NONCE_RE.match(nonce):
+        if not _TIMESTAMP_RE.fullmatch(ts) or not _NONCE_RE.match(nonce):
             raise ApiError(40101, "bad signature headers")
         raw_path = request.scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else request.url.path
@@ -171,7 +162,9 @@ def create_app(
     )
     app.state.ctx = ctx
     fleet.register(app, ctx, set(enrollment_tokens))
-    identity.register(app, ctx, load_people(people_path))
+    people = load_people(people_path)
+    identity.register(app, ctx, people)
+    face_verify.register(app, ctx, people)
     lifecycle.register(app, ctx)
     faults.register(app)
 
@@ -202,29 +195,6 @@ def create_app(
         if request.query_params.get("since_version") == catalog["version"]:
             return _ok({"version": catalog["version"], "unchanged": True, "items": []})
         return _ok({"version": catalog["version"], "unchanged": False, "items": catalog["items"]})
-
-    @app.post("/terminal/v1/identity/face-verify")
-    async def face_verify(request: Request) -> JSONResponse:
-        terminal_id, body = await authenticate(request)
-        req, errors = v.parse(v.FaceVerifyRequest, body)
-        if req is None:
-            raise _invalid(errors)
-        try:
-            image = base64.b64decode(req.live_image, validate=True)
-        except (binascii.Error, ValueError):
-            raise _invalid([{"field": "live_image", "reason": "not base64"}]) from None
-        match = (
-            _jpeg_at_least(image, MIN_FACE_PX) and req.liveness.passed and is_valid_id_number(req.id_number)
-        )
-        proof = None
-        if match:
-            now = clock()
-            proof = {"proof_id": uuid.uuid4().hex, "expires_at": _rfc3339(now + PROOF_TTL_S)}
-            store.add_proof(proof["proof_id"], terminal_id, req.id_number, now + PROOF_TTL_S)
-        log.info("simulator: face-verify match=%s image=%dB", match, len(image))
-        return _ok(
-            {"match": match, "score": 0.9 if match else 0.1, "threshold": FACE_THRESHOLD, "proof": proof}
-        )
 
     # -- applications ------------------------------------------------------------------------------
 
@@ -280,9 +250,8 @@ def create_app(
         await authenticate(request)
         case = store.get_case(case_no)
         # One answer for "no such case" and "wrong query code": the code is what guards the case.
-        if case is None or not secrets.compare_digest(
-            case["query_code"], request.query_params.get("query_code", "")
-        ):
+        given = request.query_params.get("query_code", "").encode("utf-8")  # compare_digest: no str ≥ U+0080
+        if case is None or not secrets.compare_digest(case["query_code"].encode("utf-8"), given):
             raise ApiError(40401, "not found")
         return _ok(lifecycle.case_status(lifecycle.advance(ctx, case)))
 
@@ -340,6 +309,7 @@ def create_app(
     async def ops_cases() -> JSONResponse:
         return JSONResponse([lifecycle.advance(ctx, c) for c in store.all_cases()])
 
+    openapi.document(app)  # last: after every route is registered
     return app
 
 

@@ -18,6 +18,7 @@ import requests
 from PIL import Image
 
 from kiosk.idnumber import check_character
+from kiosk.paths import shared_dir
 from kiosk.platform import (
     PlatformClient,
     PlatformError,
@@ -110,6 +111,73 @@ def test_face_verify_rule(client: PlatformClient) -> None:
     ]:
         bad = client.face_verify(args[0], "张三", args[1], args[2])
         assert bad == {"match": False, "score": 0.1, "threshold": 0.6, "proof": None}
+
+
+# -- face-verify with the real matcher (seeded demo people with a reference photo) ----------------
+
+WANG = "411502195803120031"  # reference photo obama2.jpg (fictitious demo identities)
+LI = "510107199007081247"  # reference photo biden.jpg
+
+
+@pytest.fixture(scope="module")
+def faces() -> Path:
+    try:
+        return shared_dir() / "testdata" / "faces"
+    except FileNotFoundError as err:
+        pytest.skip(f"face models not available: {err}")
+
+
+def test_card_holder_matches_and_gets_a_proof(client: PlatformClient, faces: Path) -> None:
+    result = client.face_verify(WANG, "王建国", (faces / "obama.jpg").read_bytes(), LIVENESS)
+    assert result["match"] is True and result["threshold"] == 0.45
+    assert 0.6 <= result["score"] <= 1.0
+    proof_id = result["proof"]["proof_id"]
+    accepted = client.submit_application(json_body(application(proof_id, WANG)), str(uuid.uuid4()))
+    assert accepted["status"] == "submitted"
+
+
+def test_someone_else_does_not_match(client: PlatformClient, faces: Path) -> None:
+    for idn, photo in [(WANG, "biden.jpg"), (LI, "obama.jpg"), (LI, "obama2.jpg")]:
+        result = client.face_verify(idn, "x", (faces / photo).read_bytes(), LIVENESS)
+        assert result["match"] is False and result["proof"] is None, photo
+        assert result["score"] < 0.3 and result["threshold"] == 0.45
+
+
+def test_other_seeded_person_matches_own_face(client: PlatformClient, faces: Path) -> None:
+    image = Image.open(faces / "two_people.jpg")
+    biden_alone = io.BytesIO()
+    image.crop((image.width // 2, 0, image.width, image.height)).save(biden_alone, "JPEG")
+    assert client.face_verify(LI, "李秀兰", biden_alone.getvalue(), LIVENESS)["match"] is True
+    both = client.face_verify(LI, "李秀兰", (faces / "two_people.jpg").read_bytes(), LIVENESS)
+    assert both == {"match": False, "score": 0.0, "threshold": 0.45, "proof": None}  # who is it?
+
+
+def test_failed_liveness_or_no_face_never_matches(client: PlatformClient, faces: Path) -> None:
+    spoof = client.face_verify(
+        WANG, "王建国", (faces / "obama.jpg").read_bytes(), {**LIVENESS, "passed": False}
+    )
+    assert spoof["match"] is False and spoof["proof"] is None and spoof["score"] >= 0.6
+    for image in (jpeg(), jpeg(32), b"\xff\xd8not a jpeg"):
+        blank = client.face_verify(WANG, "王建国", image, LIVENESS)
+        assert blank == {"match": False, "score": 0.0, "threshold": 0.45, "proof": None}
+
+
+def test_unseeded_person_keeps_the_deterministic_rule(client: PlatformClient, faces: Path) -> None:
+    result = client.face_verify(id_number(), "张三", (faces / "biden.jpg").read_bytes(), LIVENESS)
+    assert result["match"] is True and (result["score"], result["threshold"]) == (0.9, 0.6)
+
+
+def test_without_models_seeded_people_use_the_deterministic_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shared" / "models").mkdir(parents=True)  # a shared dir without the model files
+    monkeypatch.setenv("KIOSK_SHARED_DIR", str(tmp_path / "shared"))
+    with (
+        ServerThread(tmp_path / "p.db", {TERMINAL: SECRET}, CATALOG) as server,
+        PlatformClient(server.base_url, TERMINAL, SECRET) as c,
+    ):
+        good = c.face_verify(WANG, "王建国", jpeg(), LIVENESS)  # no face at all, yet the stand-in matches
+        assert good["match"] is True and (good["score"], good["threshold"]) == (0.9, 0.6)
 
 
 def test_submit_then_query_application(client: PlatformClient, sim: ServerThread) -> None:
