@@ -73,8 +73,9 @@ def demo_proof(client: Any) -> str:
     return result["proof"]["proof_id"]
 
 
-def demo_application(proof_id: str, terminal_ref: str) -> bytes:
-    """The exact bytes of a 全程网办 application by the demo person (benchmarks, soak and crash tests)."""
+def demo_application(proof_id: str, terminal_ref: str, submitted_at: dt.datetime | None = None) -> bytes:
+    """The exact bytes of a 全程网办 application by the demo person (benchmarks, soak and crash tests),
+    submitted now unless said otherwise (the platform judges the proof at that time)."""
     session = Session(
         identity=DEMO_PERSON,
         proof=Proof(proof_id, ""),
@@ -82,5 +83,5 @@ def demo_application(proof_id: str, terminal_ref: str) -> bytes:
         terminal_ref=terminal_ref,
         form={"phone": "13800138000"},
     )
-    submitted_at = dt.datetime(2026, 11, 22, 1, 30, tzinfo=dt.UTC)
+    submitted_at = submitted_at or dt.datetime.now(dt.UTC)
     return application_body(session, load_catalog().get(DEMO_ITEM), submitted_at=submitted_at)

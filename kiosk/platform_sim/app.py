@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk.platform_sim import face_verify, faults, fleet, identity, lifecycle, openapi
 from kiosk.platform_sim import validation as v
-from kiosk.platform_sim.core import CST, ApiError, SimContext, envelope, invalid, ok, rfc3339
+from kiosk.platform_sim.core import CST, PROOF_TTL_S, ApiError, SimContext, envelope, invalid, ok, rfc3339
 from kiosk.platform_sim.faults import Faults, SimApp
 from kiosk.platform_sim.people import DEMO_IDENTITIES, load_people
 from kiosk.platform_sim.store import SimStore
@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_CATALOG", "MAX_BODY_BYTES", "ApiError", "create_app"]
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "assets" / "catalog" / "seed_catalog.json"
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MATERIAL_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
+SUBMITTED_AT_RULE = "RFC 3339 time with offset, not in the future, at most 7 days ago"
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,16}")  # ASCII digits only: str.isdigit() also admits "²", "١"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -216,7 +217,13 @@ def create_app(
             raise _invalid(errors)
         assert item is not None  # check_application reports an unknown item
         now = clock()
-        if not store.proof_valid(req.proof_id, req.applicant.id_number, now):
+        # The proof is judged when the citizen submitted, not when the case arrives: a terminal on a
+        # flaky link queues the case and delivers it later (up to the 7-day idempotency window).
+        at = v.submission_time(req, now)
+        if at is None:
+            raise _invalid([{"field": "submitted_at", "reason": SUBMITTED_AT_RULE}])
+        applicant = req.applicant.id_number
+        if not store.proof_valid(req.proof_id, terminal_id, applicant, at, PROOF_TTL_S, v.SUBMISSION_AHEAD_S):
             raise ApiError(40302, "identity proof missing, expired or not for this person")
         case_no = _new_case_no(store, now)
         accepted_at = _rfc3339(now)

@@ -16,9 +16,21 @@ from kiosk.platform.errors import CODE_TO_HTTP
 from kiosk.platform_sim import validation as v
 from kiosk.platform_sim.store import SimStore
 
-__all__ = ["CST", "ApiError", "SimContext", "envelope", "invalid", "ok", "parse_rfc3339", "rfc3339"]
+__all__ = [
+    "CST",
+    "PROOF_TTL_S",
+    "ApiError",
+    "SimContext",
+    "envelope",
+    "invalid",
+    "issue_proof",
+    "ok",
+    "parse_rfc3339",
+    "rfc3339",
+]
 
 CST = dt.timezone(dt.timedelta(hours=8))  # the platform writes times with +08:00
+PROOF_TTL_S = 15 * 60  # §5.3: a proof is valid 15 minutes, only for that id_number
 
 
 class ApiError(Exception):
@@ -52,6 +64,13 @@ def rfc3339(ts: float) -> str:
 
 def parse_rfc3339(text: str) -> float:
     return dt.datetime.fromisoformat(text).timestamp()
+
+
+def issue_proof(store: SimStore, terminal_id: str, id_number: str, now: float) -> dict[str, str]:
+    """An identity proof (§5.3, §5.4) for this terminal and person."""
+    proof = {"proof_id": uuid.uuid4().hex, "expires_at": rfc3339(now + PROOF_TTL_S)}
+    store.add_proof(proof["proof_id"], terminal_id, id_number, now + PROOF_TTL_S)
+    return proof
 
 
 Authenticate = Callable[[Request], Awaitable[tuple[str, bytes]]]

@@ -27,7 +27,6 @@ import io
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import cv2
@@ -40,14 +39,13 @@ from kiosk.facematch import FaceMatcher, MatchResult
 from kiosk.idnumber import is_valid_id_number
 from kiosk.paths import shared_dir
 from kiosk.platform_sim import validation as v
-from kiosk.platform_sim.core import SimContext, invalid, ok, rfc3339
+from kiosk.platform_sim.core import SimContext, invalid, issue_proof, ok
 from kiosk.platform_sim.people import DemoPerson
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DETERMINISTIC_THRESHOLD", "MIN_FACE_PX", "PROOF_TTL_S", "REFERENCE_PHOTOS", "register"]
+__all__ = ["DETERMINISTIC_THRESHOLD", "MIN_FACE_PX", "REFERENCE_PHOTOS", "register"]
 
-PROOF_TTL_S = 15 * 60
 DETERMINISTIC_THRESHOLD = 0.6
 MIN_FACE_PX = 64
 DETECTOR_MODEL = "face_detection_yunet_2023mar.onnx"
@@ -163,11 +161,7 @@ def register(app: FastAPI, ctx: SimContext, people: dict[str, DemoPerson]) -> No
             rule = "deterministic"
             match = is_jpeg and req.liveness.passed and is_valid_id_number(req.id_number)
             score, threshold = (0.9 if match else 0.1), DETERMINISTIC_THRESHOLD
-        proof = None
-        if match:
-            now = ctx.clock()
-            proof = {"proof_id": uuid.uuid4().hex, "expires_at": rfc3339(now + PROOF_TTL_S)}
-            store.add_proof(proof["proof_id"], terminal_id, req.id_number, now + PROOF_TTL_S)
+        proof = issue_proof(store, terminal_id, req.id_number, ctx.clock()) if match else None
         log.info(
             "simulator: face-verify rule=%s match=%s score=%.3f threshold=%.2f image=%dB %.0f ms",
             rule,

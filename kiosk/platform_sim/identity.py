@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from kiosk.platform_sim import validation as v
-from kiosk.platform_sim.core import ApiError, SimContext, invalid, ok, rfc3339
+from kiosk.platform_sim.core import ApiError, SimContext, invalid, issue_proof, ok, rfc3339
 from kiosk.platform_sim.people import CERTIFICATE_KINDS, DemoPerson, certificate_pdf, license_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROOF_TTL_S", "QR_PREFIX", "register"]
+__all__ = ["QR_PREFIX", "register"]
 
-PROOF_TTL_S = 15 * 60
 QR_PREFIX = "YSB-QR:"
 
 
@@ -60,8 +58,7 @@ def register(app: FastAPI, ctx: SimContext, people: dict[str, DemoPerson]) -> No
         person = people.get(id_number or "")
         if person is None:
             raise ApiError(40401, "not found")
-        proof = {"proof_id": uuid.uuid4().hex, "expires_at": rfc3339(now + PROOF_TTL_S)}
-        store.add_proof(proof["proof_id"], terminal_id, person.id_number, now + PROOF_TTL_S)
+        proof = issue_proof(store, terminal_id, person.id_number, now)
         log.info("simulator: qr-login ok")
         identity = {"name": person.name, "id_number": person.id_number, "phone": person.phone}
         return ok({"identity": identity, "proof": proof})

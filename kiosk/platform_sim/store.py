@@ -121,9 +121,17 @@ class SimStore:
             return None
         return str(row["id_number"])
 
-    def proof_valid(self, proof_id: str, id_number: str, now: float) -> bool:
-        row = self._exec("SELECT id_number, expires_at FROM proofs WHERE proof_id=?", (proof_id,)).fetchone()
-        return row is not None and row["id_number"] == id_number and now < row["expires_at"]
+    def proof_valid(
+        self, proof_id: str, terminal_id: str, id_number: str, at: float, ttl_s: float, slack_s: float
+    ) -> bool:
+        """Was the proof, issued to this terminal for this person, live at time `at` (a terminal's time:
+        `slack_s` allows for its clock being behind the platform's)?"""
+        row = self._exec(
+            "SELECT terminal_id, id_number, expires_at FROM proofs WHERE proof_id=?", (proof_id,)
+        ).fetchone()
+        if row is None or row["terminal_id"] != terminal_id or row["id_number"] != id_number:
+            return False
+        return row["expires_at"] - ttl_s - slack_s <= at < row["expires_at"]
 
     # -- cases -------------------------------------------------------------------------------------
 

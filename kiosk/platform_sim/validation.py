@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -146,6 +147,24 @@ def check_materials(
             if not material_exists(mid):
                 errors.append({"field": f"{where}.material_ids.{j}", "reason": "material not uploaded"})
     return errors
+
+
+SUBMISSION_LATE_S = 7 * 24 * 3600  # the idempotency window (§3): a case may arrive this late
+SUBMISSION_AHEAD_S = 300  # the clock skew §2 tolerates
+
+
+def submission_time(req: ApplicationRequest, now: float) -> float | None:
+    """When the citizen submitted (epoch seconds), or None when `submitted_at` is unusable."""
+    try:
+        when = dt.datetime.fromisoformat(req.submitted_at)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    at = when.timestamp()
+    if at > now + SUBMISSION_AHEAD_S or at < now - SUBMISSION_LATE_S:
+        return None
+    return min(at, now)
 
 
 def check_application(

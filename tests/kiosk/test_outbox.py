@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from kiosk.idnumber import check_character
 from kiosk.outbox import Outbox, OutboxUnavailable, load_or_create_key, material_ref
 from kiosk.platform import PlatformClient, PlatformError, PlatformTransportError, json_body
 from kiosk.platform_sim import ServerThread
+from kiosk.platform_sim.core import rfc3339
 
 TERMINAL = "T4115020001"
 SECRET = "c" * 64
@@ -75,7 +77,7 @@ def application(proof_id: str, idn: str = IDN, **fields: Any) -> bytes:
             "materials": [],
             "commitment": None,
             "delivery": {"method": "online", "address": None},
-            "submitted_at": "2026-11-21T09:30:00+08:00",
+            "submitted_at": rfc3339(time.time()),
         }
         | fields
     )

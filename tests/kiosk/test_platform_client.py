@@ -28,6 +28,7 @@ from kiosk.platform import (
     json_body,
 )
 from kiosk.platform_sim import ServerThread, create_app
+from kiosk.platform_sim.core import rfc3339
 
 TERMINAL = "T4115020001"
 SECRET = "a" * 64
@@ -59,7 +60,7 @@ def application(proof_id: str, idn: str, **overrides: Any) -> dict[str, Any]:
         "materials": [],
         "commitment": None,
         "delivery": {"method": "online", "address": None},
-        "submitted_at": "2026-11-21T09:30:00+08:00",
+        "submitted_at": rfc3339(time.time()),
     }
     body.update(overrides)
     return body
@@ -301,7 +302,8 @@ def test_proof_of_another_person_is_40302(client: PlatformClient) -> None:
     assert err.value.citizen_message == "身份核验已失效，请重新核验身份。"
 
 
-def test_proof_expires_after_15_minutes(tmp_path: Path) -> None:
+def test_proof_is_judged_when_the_citizen_submitted(tmp_path: Path) -> None:
+    """15 minutes from face check to submission; the delivery itself may come much later (outbox)."""
     now = [time.time()]
     app = create_app(tmp_path / "p.db", {TERMINAL: SECRET}, CATALOG, clock=lambda: now[0])
     with (
@@ -309,11 +311,18 @@ def test_proof_expires_after_15_minutes(tmp_path: Path) -> None:
         PlatformClient(server.base_url, TERMINAL, SECRET, clock=lambda: now[0]) as c,
     ):
         idn = id_number()
-        body = application(proof_for(c, idn), idn)
-        now[0] += 15 * 60 + 1  # both sides move, so the request itself is not skewed
+        proof_id = proof_for(c, idn)
+        in_time = application(proof_id, idn, submitted_at=rfc3339(now[0] + 14 * 60))
+        too_late = application(proof_id, idn, submitted_at=rfc3339(now[0] + 15 * 60 + 1))
+        now[0] += 2 * 3600  # both sides move, so the requests themselves are not skewed
         with pytest.raises(PlatformError) as err:
-            c.submit_application(json_body(body), str(uuid.uuid4()))
+            c.submit_application(json_body(too_late), str(uuid.uuid4()))
         assert err.value.code == 40302
+        assert c.submit_application(json_body(in_time), str(uuid.uuid4()))["status"] == "submitted"
+        week_old = application(proof_id, idn, submitted_at=rfc3339(now[0] - 8 * 24 * 3600))
+        with pytest.raises(PlatformError) as err:
+            c.submit_application(json_body(week_old), str(uuid.uuid4()))
+        assert err.value.code == 40001 and err.value.errors[0].field == "submitted_at"
 
 
 # -- signing failures --------------------------------------------------------------------------

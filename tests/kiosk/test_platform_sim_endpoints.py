@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from kiosk.platform_sim import ServerThread, create_app
+from kiosk.platform_sim.core import rfc3339
 from kiosk.signing import canonical_query, hmac_sm3_hex, sign_request
 
 TERMINAL = "T4115020001"
@@ -288,7 +289,7 @@ def submit_case(sim: Sim) -> dict[str, Any]:
         "materials": [],
         "commitment": None,
         "delivery": {"method": "online", "address": None},
-        "submitted_at": "2026-11-21T09:30:00+08:00",
+        "submitted_at": rfc3339(sim.clock[0]),
     }
     key = {"Idempotency-Key": str(uuid.uuid4())}
     data = sim.call("POST", "/terminal/v1/applications", body, headers=key).json()

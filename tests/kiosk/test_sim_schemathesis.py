@@ -35,6 +35,7 @@ from schemathesis.checks import (
 
 from kiosk.platform.errors import CODE_TO_HTTP
 from kiosk.platform_sim import ServerThread, create_app
+from kiosk.platform_sim.core import rfc3339
 from kiosk.signing import canonical_query, new_nonce, sign_request, signature_for
 
 TERMINAL = "T4115020001"
@@ -210,7 +211,7 @@ def test_a_non_ascii_query_code_is_404(sim: ServerThread) -> None:
         "materials": [],
         "commitment": None,
         "delivery": {"method": "online", "address": None},
-        "submitted_at": "2026-11-21T09:30:00+08:00",
+        "submitted_at": rfc3339(time.time()),
     }
     key = {"Idempotency-Key": str(uuid.uuid4())}
     case = signed(sim, "POST", "/terminal/v1/applications", application, headers=key).json()["data"]
