@@ -180,28 +180,17 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import threading
 
     from kiosk.agent import Agent
-    from kiosk.platform.client import PlatformClient
     from kiosk.service import ServiceGuard
     from kiosk.state import StateDB
-    from kiosk.wiring import read_secret
+    from kiosk.wiring import open_platform_client, read_secret
 
     config = load_config(args.config)
-    secret = read_secret(config)
-    state_dir = config.storage.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
-    p = config.platform
+    secret = read_secret(config)  # also for verifying the platform's commands
+    config.storage.state_dir.mkdir(parents=True, exist_ok=True)
     with (
         _outbox_or_none(config) as (outbox, outbox_error),
         StateDB(config.storage.state_db) as state,
-        PlatformClient(
-            p.base_url,
-            p.terminal_id,
-            secret,
-            connect_timeout_s=p.connect_timeout_s,
-            read_timeout_s=p.read_timeout_s,
-            ca_file=p.ca_file,
-            resync_clock=True,
-        ) as client,
+        open_platform_client(config) as client,
     ):
         guard = ServiceGuard(config.storage, state, outbox_error=outbox_error)
         agent = Agent(config, outbox, client, state, secret, guard=guard)

@@ -32,6 +32,14 @@ class PlatformConfig(_Section):
     connect_timeout_s: float = Field(3.0, gt=0, le=60)
     read_timeout_s: float = Field(10.0, gt=0, le=300)
     ca_file: Path | None = None
+    client_cert: Path | None = None  # mutual TLS: PEM certificate (may hold the key as well)
+    client_key: Path | None = None  # its private key, when in a file of its own
+
+    @property
+    def client_cert_pair(self) -> tuple[str, str] | None:
+        if self.client_cert is None:
+            return None
+        return (str(self.client_cert), str(self.client_key or self.client_cert))
 
     @field_validator("base_url")
     @classmethod

@@ -100,15 +100,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         outbox, guard = _open_outbox(config, state)
         if outbox is not None:
             stack.callback(outbox.close)
-        platform = PlatformClient(
-            config.platform.base_url,
-            config.platform.terminal_id,
-            read_secret(config),
-            connect_timeout_s=config.platform.connect_timeout_s,
-            read_timeout_s=config.platform.read_timeout_s,
-            ca_file=config.platform.ca_file,
-            resync_clock=True,  # on 40102: correct the clock from the platform's Date, send once more
-        )
+        platform = open_platform_client(config)
         stack.callback(platform.close)
         services = Services(
             config=config,
@@ -122,6 +114,21 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             guard=guard,
         )
         yield Terminal(KioskController(services), sims, manager, state)
+
+
+def open_platform_client(config: Config) -> PlatformClient:
+    """The signed client as configured in `[platform]` (TLS always verified; mTLS when configured)."""
+    p = config.platform
+    return PlatformClient(
+        p.base_url,
+        p.terminal_id,
+        read_secret(config),
+        connect_timeout_s=p.connect_timeout_s,
+        read_timeout_s=p.read_timeout_s,
+        ca_file=p.ca_file,
+        client_cert=p.client_cert_pair,
+        resync_clock=True,  # on 40102: correct the clock from the platform's Date, send once more
+    )
 
 
 def _open_outbox(config: Config, state: StateDB) -> tuple[Outbox | None, ServiceGuard]:

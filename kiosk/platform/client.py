@@ -484,8 +484,11 @@ class PlatformClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            log.warning("%s %s: platform unreachable (%s)", method, endpoint, type(exc).__name__)
-            raise PlatformTransportError(f"platform unreachable: {type(exc).__name__}", cause=exc) from exc
+            why = type(exc).__name__
+            if isinstance(exc, requests.exceptions.SSLError):
+                why = f"TLS: {_tls_reason(exc)}"  # the technician's next step differs: CA, client cert, clock
+            log.warning("%s %s: platform unreachable (%s)", method, endpoint, why)
+            raise PlatformTransportError(f"platform unreachable: {why}", cause=exc) from exc
         try:
             declared = resp.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -544,6 +547,19 @@ def _date_ms(headers: Mapping[str, str]) -> int | None:
     if parsed.tzinfo is None:
         return None
     return int(parsed.timestamp() * 1000) + 500
+
+
+_TLS_REASONS = {  # OpenSSL's reason → what the technician checks
+    "CERTIFICATE_VERIFY_FAILED": "the platform's certificate is not trusted (check [platform] ca_file)",
+    "CERTIFICATE_REQUIRED": "the platform wants a client certificate ([platform] client_cert)",
+    "UNKNOWN_CA": "the platform does not trust our client certificate ([platform] client_cert)",
+    "BAD_CERTIFICATE": "the platform refused our client certificate ([platform] client_cert)",
+}
+
+
+def _tls_reason(exc: Exception) -> str:
+    """Why a handshake failed, from OpenSSL's reason in the message (no personal data in it)."""
+    return next((hint for reason, hint in _TLS_REASONS.items() if reason in str(exc)), "handshake failed")
 
 
 def _too_big(status: int, endpoint: str, limit: int) -> PlatformProtocolError:
