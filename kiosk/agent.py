@@ -102,6 +102,9 @@ class Agent:
         storage = service.storage_status(free_mb)  # a storage fault is shown to operators as a device
         if storage is not None:
             devices.insert(0, storage)
+        refused = self._refused_cases()
+        if refused is not None:
+            devices.insert(0, refused)
         return {
             "software_version": metadata.version("kiosk"),
             "uptime_s": int(self._clock() - self._started),
@@ -113,6 +116,22 @@ class Agent:
             },
             "disk_free_mb": free_mb,
             "sessions_today": self.state.counters("kiosk").get("sessions", 0),
+        }
+
+    def _refused_cases(self) -> dict[str, Any] | None:
+        """Cases the platform refused for good, until staff acknowledge them (`kiosk outbox ack`): the
+        citizen holds a receipt for each and must be contacted. Shown as hall-staff work."""
+        if self.outbox is None:
+            return None
+        count, oldest = self.outbox.unreviewed_failures()
+        if not count:
+            return None
+        return {
+            "name": "outbox",
+            "kind": "outbox",
+            "state": "user_error",
+            "details": {"failed": count, "oldest_failed_age_s": int(oldest or 0)},
+            "action": "clear",
         }
 
     # -- commands ---------------------------------------------------------------------------------

@@ -29,6 +29,11 @@ def add_outbox_commands(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=50, help="newest first, at most this many")
     listing.set_defaults(handler=cmd_outbox_list)
 
+    ack = osub.add_parser("ack", help="mark failed records as followed up by staff (clears the alert)")
+    config_arg(ack)
+    ack.add_argument("records", nargs="*", metavar="RECORD", help="record ids (as listed); none: every one")
+    ack.set_defaults(handler=cmd_outbox_ack)
+
     submit = sub.add_parser("submit", help="queue an application (JSON file) with its attachments")
     config_arg(submit)
     json_arg(submit)
@@ -69,6 +74,27 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         age = _age(now - r.created_at)
         print(f"{r.id[:12]:<12} {r.kind:<11} {r.state:<9} {r.attempts:>5} {age:>8}  {answer}")
     return 0
+
+
+def cmd_outbox_ack(args: argparse.Namespace) -> int:
+    with _open(args) as outbox:
+        ids = _full_ids(outbox, args.records) if args.records else None
+        marked = outbox.acknowledge_failed(ids)
+    print(f"{marked} failed record(s) marked as followed up")
+    return 0
+
+
+def _full_ids(outbox: Outbox, given: list[str]) -> list[str]:
+    """Accept the 12-character ids `outbox list` prints."""
+    failed = [r.id for r in outbox.records(state="failed", limit=100_000)]
+    out = []
+    for prefix in given:
+        matches = [i for i in failed if i.startswith(prefix)]
+        if len(matches) != 1:
+            how_many = "more than one" if matches else "no"
+            raise ConfigError(f"{prefix}: {how_many} failed record has this id")
+        out += matches
+    return out
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     next_attempt_at REAL NOT NULL, claim TEXT, claimed_at REAL,
     last_code INTEGER, last_message TEXT, last_request_id TEXT, delivered_at REAL,
+    reviewed_at REAL,  -- a failed record that staff have followed up (see `acknowledge_failed`)
     -- The sealed bodies last: a material's 200 KB would otherwise have to be walked (overflow
     -- pages) to read any column after it, on every scan for due records.
     alg TEXT NOT NULL, response_nonce BLOB, response_ct BLOB,
@@ -506,6 +507,24 @@ class Outbox:
                 f"SELECT {_RECORD_COLUMNS} FROM outbox {where} ORDER BY seq DESC LIMIT ?", [*args, limit]
             ).fetchall()
         return [OutboxRecord(*row) for row in rows]
+
+    def unreviewed_failures(self) -> tuple[int, float | None]:
+        """(count, age in s of the oldest) of failed records staff have not acknowledged yet."""
+        with self._lock:
+            n, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(updated_at) FROM outbox WHERE state='failed' AND reviewed_at IS NULL"
+            ).fetchone()
+        return n, None if oldest is None else max(0.0, self._clock() - oldest)
+
+    def acknowledge_failed(self, record_ids: list[str] | None = None) -> int:
+        """Staff have followed up these failed records (all when None); returns how many were marked."""
+        sql = "UPDATE outbox SET reviewed_at=? WHERE state='failed' AND reviewed_at IS NULL"
+        args: list[Any] = [self._clock()]
+        if record_ids is not None:
+            sql += f" AND id IN ({','.join('?' * len(record_ids))})"
+            args += record_ids
+        with self._tx():
+            return self._db.execute(sql, args).rowcount
 
     def body(self, record_id: str) -> bytes:
         """The exact bytes that are (re)sent for this record."""

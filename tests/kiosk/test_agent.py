@@ -68,10 +68,16 @@ def test_cycle_delivers_the_outbox_and_reports_health(terminal):
     assert t.outbox.counts()["pending"] == 0
     fleet = requests.get(t.server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
     mine = next(x for x in fleet if x["terminal_id"] == TERMINAL)
-    assert mine["online"] is True and mine["devices_needing_action"][0]["name"] == "printer"
+    needing = {d["name"]: d for d in mine["devices_needing_action"]}
+    assert mine["online"] is True and set(needing) == {"printer", "outbox"}
+    assert needing["outbox"]["action"] == "clear"  # hall staff: a citizen holds a receipt for it
     body = t.agent.heartbeat_body()
-    assert body["devices"][0]["details"] == {"paper": "out"} and body["in_service"] is True
+    devices = {d["name"]: d for d in body["devices"]}
+    assert devices["printer"]["details"] == {"paper": "out"} and body["in_service"] is True
+    assert devices["outbox"]["details"]["failed"] == report.failed
     assert body["outbox"]["pending"] == 0 and body["disk_free_mb"] > 0
+    assert t.outbox.acknowledge_failed() == report.failed  # staff followed the refusals up
+    assert "outbox" not in {d["name"] for d in t.agent.heartbeat_body()["devices"]}
 
 
 def test_signed_command_runs_once_and_is_acked(terminal):

@@ -213,3 +213,26 @@ def test_submit_names_missing_application_fields(tmp_path, capsys):
     path = terminal_config(tmp_path, config)
     assert main(["submit", "--config", str(path), "--file", str(case)]) == 2
     assert "application lacks mode, applicant, proof_id, form, delivery" in capsys.readouterr().err
+
+
+def test_outbox_ack_marks_failed_records_by_listed_id(tmp_path, capsys):
+    from kiosk.outbox import Outbox
+    from kiosk.platform import PlatformError
+
+    class Refusing:
+        def submit_rating(self, body, key):
+            raise PlatformError(40001, "invalid parameter", http_status=400)
+
+    config = demo_config(tmp_path / "state", "http://127.0.0.1:1")
+    with Outbox.open(config.storage) as outbox:
+        first, second = (outbox.enqueue("rating", b"{}", session_ref=s) for s in ("a", "b"))
+        outbox.deliver_pending(Refusing())
+        assert outbox.unreviewed_failures()[0] == 2
+    path = terminal_config(tmp_path, config)
+    assert main(["outbox", "ack", "--config", str(path), first.id[:12]]) == 0
+    assert "1 failed record(s)" in capsys.readouterr().out
+    assert main(["outbox", "ack", "--config", str(path), "ffffffffffff"]) == 2
+    assert "no failed record has this id" in capsys.readouterr().err
+    with Outbox.open(config.storage) as outbox:
+        assert outbox.unreviewed_failures()[0] == 1
+        assert outbox.acknowledge_failed() == 1 and outbox.get(second.id).state == "failed"
