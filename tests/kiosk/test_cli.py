@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from terminal_toml import write_terminal_toml
 
 from kiosk.cli import build_parser, main
 from kiosk.demo import demo_config
@@ -35,22 +36,12 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, capsys):
 
 def terminal_config(tmp_path, config, extra="", base_url="http://127.0.0.1:1"):
     """A config file for the demo terminal's state dir, secret and model, plus `extra` sections."""
-    return write_config(
+    return write_terminal_toml(
         tmp_path,
-        f"""
-[terminal]
-id = "T4115020001"
-region_code = "411502"
-hall_name = "测试大厅"
-[platform]
-base_url = "{base_url}"
-terminal_id = "T4115020001"
-secret_file = "{config.platform.secret_file}"
-[storage]
-state_dir = "{tmp_path / "state"}"
-[face]
-detector_model = "{config.face.detector_model}"
-{extra}""",
+        base_url=base_url,
+        secret_file=config.platform.secret_file,
+        detector_model=config.face.detector_model,
+        extra=extra,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from terminal_toml import write_terminal_toml
 
 from kiosk.demo import demo_application, demo_config, demo_proof
 from kiosk.outbox import Outbox, load_or_create_key
@@ -40,27 +41,10 @@ FAULTS = {
 
 
 def _config_file(tmp_path: Path, base_url: str, secret_file: Path, model: Path) -> Path:
-    path = tmp_path / "kiosk.toml"
-    path.write_text(
-        f"""
-[terminal]
-id = "{TERMINAL}"
-region_code = "411502"
-hall_name = "测试大厅"
-[platform]
-base_url = "{base_url}"
-terminal_id = "{TERMINAL}"
-secret_file = "{secret_file}"
-connect_timeout_s = 1.0
-read_timeout_s = 5.0
-[storage]
-state_dir = "{tmp_path / "state"}"
-[face]
-detector_model = "{model}"
-""",
-        encoding="utf-8",
+    timeouts = "connect_timeout_s = 1.0\nread_timeout_s = 5.0"
+    return write_terminal_toml(
+        tmp_path, base_url=base_url, secret_file=secret_file, detector_model=model, platform_extra=timeouts
     )
-    return path
 
 
 def _sending_ids(db: Path) -> list[str]:

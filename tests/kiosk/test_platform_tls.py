@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from terminal_toml import write_terminal_toml
 
 from kiosk.config import load_config
 from kiosk.platform import PlatformTransportError
@@ -117,28 +118,9 @@ def client_cert(pki) -> str:
 
 def config_with(tmp_path: Path, url: str, tls: str):
     (tmp_path / "secret").write_text("a" * 64)
-    path = tmp_path / "kiosk.toml"
-    path.write_text(
-        f"""
-[terminal]
-id = "T4115020001"
-region_code = "411502"
-hall_name = "测试大厅"
-[platform]
-base_url = "{url}"
-terminal_id = "T4115020001"
-secret_file = "secret"
-connect_timeout_s = 2
-read_timeout_s = 2
-{tls}
-[storage]
-state_dir = "state"
-[face]
-detector_model = "yunet.onnx"
-""",
-        encoding="utf-8",
-    )
-    return load_config(path)
+    timeouts = "connect_timeout_s = 2\nread_timeout_s = 2\n"
+    files = {"secret_file": "secret", "detector_model": "yunet.onnx"}
+    return load_config(write_terminal_toml(tmp_path, base_url=url, platform_extra=timeouts + tls, **files))
 
 
 def test_mutual_tls_with_the_configured_ca_and_client_certificate(tmp_path, pki, platform):
