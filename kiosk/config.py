@@ -89,6 +89,16 @@ class SessionConfig(_Section):
 
 class FaceConfig(_Section):
     detector_model: Path
+    # 1:1 match: "platform" (§5.3 decides) or "local" (this terminal's matcher decides first, then the
+    # platform issues the proof); local needs the embedding model and the chip photo (WLT decoder) or
+    # a reference image.
+    match: Literal["platform", "local"] = "platform"
+    embedding_model: Path | None = None
+    match_threshold: float = Field(0.45, gt=0, lt=1)
+    reference_image: Path | None = None
+    liveness_challenges: int = Field(2, ge=1, le=4)  # random head movements asked in turn
+    liveness_timeout_s: float = Field(20.0, ge=5, le=120)  # for the whole face check
+    attempts_before_staff: int = Field(3, ge=1, le=10)  # then the screen offers 呼叫工作人员
 
 
 class UiConfig(_Section):
