@@ -150,21 +150,15 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
-    def fix(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else (base / p)
+    """Every relative path in the file is relative to the file (all sections, every Path key)."""
 
-    return config.model_copy(
-        update={
-            "platform": config.platform.model_copy(
-                update={
-                    "secret_file": fix(config.platform.secret_file),
-                    "ca_file": fix(config.platform.ca_file),
-                }
-            ),
-            "storage": config.storage.model_copy(
-                update={"state_dir": fix(config.storage.state_dir), "key_file": fix(config.storage.key_file)}
-            ),
-            "face": config.face.model_copy(update={"detector_model": fix(config.face.detector_model)}),
-            "ui": config.ui.model_copy(update={"font": fix(config.ui.font)}),
+    def fixed(section: BaseModel) -> BaseModel:
+        paths = {
+            name: base / value
+            for name, value in section
+            if isinstance(value, Path) and not value.is_absolute()
         }
-    )
+        return section.model_copy(update=paths)
+
+    sections = {name: fixed(value) for name, value in config if isinstance(value, _Section)}
+    return config.model_copy(update=sections)

@@ -79,3 +79,13 @@ def test_plain_http_is_allowed_on_loopback_only(tmp_path):
         write(tmp_path, GOOD.replace("https://platform.example.gov.cn/", "http://127.0.0.1:8780"))
     )
     assert config.platform.base_url == "http://127.0.0.1:8780"
+
+
+def test_every_relative_path_is_relative_to_the_file(tmp_path):
+    text = GOOD.replace("[storage]", 'client_cert = "tls/t.pem"\n[storage]')
+    text += 'embedding_model = "m/e.onnx"\n'  # [face] is the last section
+    config = load_config(write(tmp_path, text))
+    base = tmp_path.resolve()
+    assert config.platform.client_cert == base / "tls" / "t.pem"
+    assert config.face.embedding_model == base / "m" / "e.onnx"
+    assert config.storage.state_dir == Path("/var/lib/kiosk")  # absolute stays as it is
