@@ -78,11 +78,21 @@ class FaceMatcher:
             if crop is None:
                 log.info("facematch: no usable face (%.0f ms)", (time.perf_counter() - started) * 1000)
                 return None
-            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-            blob = ((rgb - _MEAN) / _STD).transpose(2, 0, 1)[np.newaxis]
-            self._net.setInput(np.ascontiguousarray(blob))
-            out = self._net.forward().reshape(-1).astype(np.float32)
+            out = self._forward(crop)
         log.debug("facematch: embedded in %.0f ms", (time.perf_counter() - started) * 1000)
+        return out
+
+    def embed_aligned(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The unit-length embedding of an already aligned 112×112 crop (`aligned_crop`): the network alone,
+        for benchmarks."""
+        with self._lock:
+            return self._forward(crop_bgr)
+
+    def _forward(self, crop: np.ndarray) -> np.ndarray:
+        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        blob = ((rgb - _MEAN) / _STD).transpose(2, 0, 1)[np.newaxis]
+        self._net.setInput(np.ascontiguousarray(blob))
+        out = self._net.forward().reshape(-1).astype(np.float32)
         return out / max(float(np.linalg.norm(out)), 1e-12)
 
     @staticmethod
@@ -104,24 +114,39 @@ class FaceMatcher:
         log.info("facematch: score=%.3f threshold=%.2f match=%s", score, self.threshold, match)
         return MatchResult(score, match, self.threshold)
 
-    def _pick_face(self, image_bgr: np.ndarray) -> np.ndarray | None:
-        """The detector row of the face to verify, in full-image coordinates (see the module docstring)."""
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Every face the detector finds, as `FaceDetector.detect` rows in full-image coordinates, found
+        on the same downscaled copy `embed` uses (for reports and benchmarks)."""
+        with self._lock:
+            return self._detect(image_bgr)
+
+    def aligned_crop(self, image_bgr: np.ndarray) -> np.ndarray | None:
+        """The 112×112 aligned BGR crop `embed` feeds the network, or None (as `embed`); for baselines."""
+        with self._lock:
+            face = self._pick_face(image_bgr)
+            return None if face is None else self._align(image_bgr, face[4:14].reshape(5, 2))
+
+    def _detect(self, image_bgr: np.ndarray) -> np.ndarray:
         scale = min(1.0, _DETECT_MAX_SIDE / max(image_bgr.shape[:2]))
         small = (
             image_bgr
             if scale == 1.0
             else cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
-        faces = self._detector.detect(small)
+        faces = self._detector.detect(small).copy()
+        faces[:, :14] /= scale  # boxes and landmarks back to the full image, which the crop is taken from
+        return faces
+
+    def _pick_face(self, image_bgr: np.ndarray) -> np.ndarray | None:
+        """The detector row of the face to verify, in full-image coordinates (see the module docstring)."""
+        faces = self._detect(image_bgr)
         if len(faces) == 0:
             return None
         areas = faces[:, 2] * faces[:, 3]
         order = np.argsort(areas)[::-1]
         if len(faces) > 1 and areas[order[0]] < _DOMINANT_AREA * areas[order[1]]:
             return None
-        face = faces[order[0]].copy()
-        face[:14] /= scale  # boxes and landmarks back to the full image, which the crop is taken from
-        return face
+        return faces[order[0]]
 
     @staticmethod
     def _align(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
