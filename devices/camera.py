@@ -1,180 +1,434 @@
-"""Cameras: OpenCV capture for real devices, an image-source simulator for the demo and tests.
+"""Cameras: OpenCV capture for real devices; the simulator lives in devices/camera_sim.py.
 
-Both give the same small interface (open / read_frame / close / status) so a simulator is a config
-change away from a real camera. The capture thread with a latest-frame buffer comes with the camera
-issue; here every read grabs a fresh frame.
+Both give the same interface (open / read_frame / latest / close / status / check_health) so a
+simulator is a config change away from a real camera. Each camera fills a latest-frame buffer from
+its own thread, so a reader never waits for a whole sensor exposure and never gets a stale frame:
+`read_frame()` returns a frame newer than the one it returned last, `latest()` lets a polling
+pipeline take the newest frame without waiting or copying.
+
+A real camera that stops delivering (unplugged, USB reset) is released and reopened with backoff by
+its capture thread; meanwhile `status()` says NO_DEVICE (the device node is gone) or OFFLINE and
+`read_frame()` fails at once with DEVICE_NOT_READY. Frames are never logged.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
-from devices.lifecycle import Lifecycle
+from devices.lifecycle import Lifecycle, LifecycleState
 
 log = logging.getLogger(__name__)
-_NOT_READY = "摄像头暂时无法使用，请联系工作人员。"
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+MSG_NOT_READY = "摄像头暂时无法使用，请联系工作人员。"
+MSG_NO_PICTURE = "摄像头暂时没有画面，请稍后再试；如仍不行，请联系工作人员。"
+_NOT_READY = MSG_NOT_READY  # the old private name
 _BLANK_STD = 2.0  # a frame whose grey levels vary less than this is blank (capped lens, dead sensor)
+_JOIN_S = 3.0  # a capture thread stuck in a driver read is abandoned (daemon) rather than hanging close
 
 
 def frame_health(frame: np.ndarray) -> dict[str, object]:
     """Raise DeviceError(HARDWARE_ERROR) for a blank frame; else the frame's size and spread."""
-    std = float(np.std(frame))
+    std = float(np.std(frame)) if frame.size else 0.0
     if frame.size == 0 or std < _BLANK_STD:
         raise DeviceError(
             Completion.HARDWARE_ERROR,
-            _NOT_READY,
+            MSG_NOT_READY,
             detail=f"blank frame (grey level spread {std:.1f})",
             action=Action.MAINTENANCE,
         )
     return {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "frame_std": round(std, 1)}
 
 
-class _CameraLifecycle(Lifecycle):
-    """Lifecycle (devices/lifecycle.py) shared by both cameras: `open()` claims and enables; a
-    disabled or released camera refuses `read_frame`. Counters: `frames` and `errors`.
-    EXTERNAL health grabs a frame and checks it is not blank."""
+def _not_open() -> DeviceError:
+    return DeviceError(Completion.SEQUENCE_ERROR, MSG_NOT_READY, detail="camera not open")
 
-    def _grab(self, timeout_s: float) -> np.ndarray:
+
+class FrameBuffer:
+    """The newest frame with its sequence number, and whether the camera is there at all.
+
+    Producers (a capture or player thread) `publish`; readers wait on a condition for a newer
+    sequence number, so nobody polls. `lost()` drops the frame and wakes readers so they fail at
+    once instead of timing out. Sequence numbers only grow, across reconnects too.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._frame: np.ndarray | None = None
+        self._state = DeviceState.ONLINE
+        self._error = ""
+
+    def publish(self, frame: np.ndarray) -> int:
+        with self._cond:
+            self._seq += 1
+            self._frame = frame
+            self._cond.notify_all()
+            return self._seq
+
+    def lost(self, state: DeviceState, error: str) -> None:
+        with self._cond:
+            self._frame, self._state, self._error = None, state, error
+            self._cond.notify_all()
+
+    def restored(self) -> None:
+        with self._cond:
+            self._state, self._error = DeviceState.ONLINE, ""
+
+    def link(self) -> tuple[DeviceState, str]:
+        with self._cond:
+            return self._state, self._error
+
+    def latest(self) -> tuple[int, np.ndarray] | None:
+        with self._cond:
+            return None if self._frame is None else (self._seq, self._frame)
+
+    def wait_newer(self, after: int, timeout_s: float) -> tuple[int, np.ndarray]:
+        """The newest frame once its sequence number is above `after`; DeviceError while the camera
+        is gone (DEVICE_NOT_READY) or when nothing newer comes within `timeout_s` (TIMEOUT)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                if self._state is not DeviceState.ONLINE:
+                    raise DeviceError(
+                        Completion.DEVICE_NOT_READY,
+                        MSG_NOT_READY,
+                        detail=f"camera {self._state.value}: {self._error}",
+                        action=Action.MAINTENANCE,
+                    )
+                if self._frame is not None and self._seq > after:
+                    return self._seq, self._frame
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeviceError(
+                        Completion.TIMEOUT,
+                        MSG_NO_PICTURE,
+                        detail=f"no new frame within {timeout_s:g} s",
+                        action=Action.AUTO,
+                    )
+                self._cond.wait(remaining)
+
+
+class _CameraLifecycle(Lifecycle):
+    """Lifecycle (devices/lifecycle.py) shared by both cameras: `open()` claims, enables and starts
+    the camera's thread; a disabled or released camera refuses `read_frame`. Counters: `frames`
+    (frames handed out by read_frame and health checks), `errors`, and for the real camera
+    `reconnects`. EXTERNAL health waits for a new frame and checks it is not blank."""
+
+    kind = "camera"
+    name: str
+
+    def _camera_init(self, claim_key: str) -> None:
+        self._lifecycle_init(claim_key)
+        self._last_seq = 0
+        self._seq_lock = threading.Lock()
+
+    def _buffer(self) -> FrameBuffer:
         raise NotImplementedError
 
+    def _details(self) -> dict[str, Any]:
+        return {}
+
     def read_frame(self, timeout_s: float = 2.0) -> np.ndarray:
+        """A frame newer than the one this method returned last, waiting up to `timeout_s`. The
+        frame is the caller's own copy. DeviceError: SEQUENCE_ERROR when not open or disabled,
+        DEVICE_NOT_READY while the camera is gone, TIMEOUT when no new frame comes in time."""
         with self._operation("read_frame"):
-            frame = self._grab(timeout_s)
+            frame = self._next_frame(timeout_s).copy()  # the buffer's frame is shared with latest()
         self._count("frames")
         return frame
 
+    def latest(self) -> tuple[int, np.ndarray] | None:
+        """(sequence number, frame) of the newest frame without waiting, or None (not enabled, no
+        frame yet, camera gone). Not a copy: callers must not modify it. A pipeline polls this and
+        skips work while the sequence number has not moved."""
+        if self._lc_state is not LifecycleState.ENABLED:
+            return None
+        return self._buffer().latest()
+
+    def _next_frame(self, timeout_s: float) -> np.ndarray:
+        if self._lc_state is LifecycleState.CLOSED:
+            raise _not_open()
+        seq, frame = self._buffer().wait_newer(self._last_seq, timeout_s)
+        with self._seq_lock:
+            self._last_seq = max(self._last_seq, seq)
+        return frame
+
+    def status(self) -> DeviceStatus:
+        if self._lc_state is LifecycleState.CLOSED:
+            return DeviceStatus(self.name, self.kind, DeviceState.OFFLINE, self._details())
+        state, error = self._buffer().link()
+        if state is DeviceState.ONLINE:
+            return DeviceStatus(self.name, self.kind, state, self._details())
+        return DeviceStatus(
+            self.name, self.kind, state, {**self._details(), "error": error}, Action.MAINTENANCE
+        )
+
     def _exercise(self, level: HealthLevel) -> dict[str, object]:
-        frame = self._grab(2.0)
+        frame = self._next_frame(2.0)
         self._count("frames")
         return frame_health(frame)
 
 
+class Capture(Protocol):
+    """The part of cv2.VideoCapture the camera uses (tests inject fakes)."""
+
+    def isOpened(self) -> bool: ...  # OpenCV's name
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def set(self, prop_id: int, value: float) -> bool: ...
+
+    def get(self, prop_id: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+CaptureFactory = Callable[[str | int], Capture]
+
+
+def opencv_capture(source: str | int) -> Capture:
+    """V4L2 for device nodes and indexes (no slow backend probing); OpenCV's choice for a file."""
+    if isinstance(source, int) or source.startswith("/dev/"):
+        return cv2.VideoCapture(source, cv2.CAP_V4L2)
+    return cv2.VideoCapture(source)
+
+
+def _option(options: Mapping[str, Any], key: str, kind: Callable[[Any], Any]) -> Any:
+    if options.get(key) in (None, ""):
+        return None
+    try:
+        return kind(options[key])
+    except (TypeError, ValueError):
+        raise DeviceError(
+            Completion.UNSUPPORTED,
+            MSG_NOT_READY,
+            detail=f"camera option {key}={options[key]!r} is not a {kind.__name__}",
+            action=Action.MAINTENANCE,
+        ) from None
+
+
+def url_options(url: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Query parameters of `url`, overridden by config options (`[devices.<name>]` extra keys)."""
+    merged: dict[str, Any] = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    merged.update(options or {})
+    return merged
+
+
 class Camera(_CameraLifecycle):
-    """A V4L2 / index camera through OpenCV: `v4l2:///dev/video0`, `v4l2:///dev/v4l/by-id/...`, `v4l2://0`."""
+    """A V4L2 / index camera through OpenCV: `v4l2:///dev/v4l/by-id/...` (stable across replugs),
+    `v4l2:///dev/video0`, `v4l2://0`. A capture thread keeps the latest frame and reconnects."""
 
-    kind = "camera"
-
-    def __init__(self, url: str, *, name: str = "camera", width: int = 640, height: int = 480) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "camera",
+        width: int | None = 640,
+        height: int | None = 480,
+        fps: float | None = None,
+        exposure: float | str | None = None,
+        fourcc: str | None = None,
+        capture_factory: CaptureFactory = opencv_capture,
+        backoff: tuple[float, float] = (0.5, 8.0),
+        failures_before_lost: int = 5,
+    ) -> None:
         parts = urlsplit(url)
-        self._source: str | int = parts.path or parts.netloc
-        if isinstance(self._source, str) and self._source.isdigit():
-            self._source = int(self._source)
-        self.name, self._size = name, (width, height)
-        self._cap: cv2.VideoCapture | None = None
-        self._lock = threading.Lock()
-        self._lifecycle_init(f"camera:{self._source}")
-
-    def open(self) -> None:
-        self._lc_open(self._open)
-
-    def _open(self) -> None:
-        cap = cv2.VideoCapture(self._source, cv2.CAP_V4L2)
-        if not cap.isOpened():
-            cap.release()
+        source: str | int = parts.path or parts.netloc
+        self._source = int(source) if isinstance(source, str) and source.isdigit() else source
+        self.name = name
+        self._size = (width, height)
+        self._fps, self._exposure, self._fourcc = fps, exposure, fourcc
+        if fourcc is not None and len(fourcc) != 4:
             raise DeviceError(
-                Completion.DEVICE_NOT_READY,
-                _NOT_READY,
-                detail=f"cannot open camera {self._source}",
-                action=Action.MAINTENANCE,
+                Completion.UNSUPPORTED, MSG_NOT_READY, detail=f"fourcc must be 4 characters: {fourcc!r}"
             )
-        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
-        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
-        self._cap = cap
-
-    def _grab(self, timeout_s: float) -> np.ndarray:
-        with self._lock:
-            if self._cap is None:
-                raise DeviceError(Completion.SEQUENCE_ERROR, _NOT_READY, detail="camera not open")
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                ok, frame = self._cap.read()
-                if ok and frame is not None:
-                    return frame
-                time.sleep(0.05)
-        raise DeviceError(Completion.TIMEOUT, _NOT_READY, detail="no frame from camera", action=Action.AUTO)
-
-    def status(self) -> DeviceStatus:
-        state = DeviceState.ONLINE if self._cap is not None and self._cap.isOpened() else DeviceState.OFFLINE
-        return DeviceStatus(self.name, self.kind, state)
-
-    def close(self) -> None:
-        self._lc_close(self._close)
-
-    def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
-
-class SimulatedCamera(_CameraLifecycle):
-    """Plays still images (one file, or every image of a folder in name order, looping) as frames."""
-
-    kind = "camera"
-
-    def __init__(self, source: Path, *, name: str = "camera", fps: float = 15.0) -> None:
-        self.name, self._source, self._interval = name, source, 1.0 / fps
-        self._frames: list[np.ndarray] = []
-        self._index = 0
-        self._lock = threading.Lock()
-        self._lifecycle_init(f"simcamera:{source}")
+        self._factory, self._backoff, self._max_failures = capture_factory, backoff, failures_before_lost
+        self._frames = FrameBuffer()
+        self._resolution = ""
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._camera_init(f"camera:{self._source}")
 
     @classmethod
-    def from_url(cls, url: str, *, name: str = "camera") -> SimulatedCamera:
-        query = parse_qs(urlsplit(url).query)
-        if "source" not in query:
-            raise DeviceError(
-                Completion.INVALID_DATA, _NOT_READY, detail=f"sim camera url needs ?source=: {url}"
-            )
-        return cls(Path(query["source"][0]), name=name, fps=float(query.get("fps", ["15"])[0]))
+    def from_url(
+        cls,
+        url: str,
+        *,
+        name: str = "camera",
+        options: Mapping[str, Any] | None = None,
+        capture_factory: CaptureFactory = opencv_capture,
+    ) -> Camera:
+        """Options (URL query or config): width, height, fps, exposure (a number or "auto"), fourcc."""
+        opts = url_options(url, options)
+        exposure = opts.get("exposure")
+        return cls(
+            url.split("?", 1)[0],
+            name=name,
+            width=_option(opts, "width", int) or 640,
+            height=_option(opts, "height", int) or 480,
+            fps=_option(opts, "fps", float),
+            exposure=exposure if exposure == "auto" else _option(opts, "exposure", float),
+            fourcc=_option(opts, "fourcc", str),
+            capture_factory=capture_factory,
+        )
+
+    def _buffer(self) -> FrameBuffer:
+        return self._frames
+
+    def _details(self) -> dict[str, Any]:
+        return {"resolution": self._resolution} if self._resolution else {}
 
     def open(self) -> None:
         self._lc_open(self._open)
 
     def _open(self) -> None:
-        paths = (
-            sorted(p for p in self._source.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-            if self._source.is_dir()
-            else [self._source]
+        if self._thread is not None and self._thread.is_alive():
+            return  # open() again while open: UPOS no-op
+        cap = self._connect()  # fails here, synchronously, when the camera is not there at all
+        self._frames.restored()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(cap, self._stop), daemon=True, name=f"camera-{self.name}"
         )
-        frames = [f for f in (cv2.imread(str(p)) for p in paths) if f is not None]
-        if not frames:
-            raise DeviceError(
-                Completion.DEVICE_NOT_READY,
-                _NOT_READY,
-                detail=f"simulated camera has no readable image at {self._source}",
-                action=Action.MAINTENANCE,
-            )
-        self._frames = frames
+        self._thread.start()
 
-    def _grab(self, timeout_s: float) -> np.ndarray:
-        with self._lock:
-            if not self._frames:
-                raise DeviceError(Completion.SEQUENCE_ERROR, _NOT_READY, detail="camera not open")
-            time.sleep(self._interval)  # pace like a real sensor so callers see realistic timing
-            frame = self._frames[self._index % len(self._frames)]
-            self._index += 1
-            return frame.copy()
+    def _connect(self) -> Capture:
+        try:
+            cap = self._factory(self._source)
+            opened = cap.isOpened()
+        except cv2.error as exc:
+            raise self._cannot_open(type(exc).__name__) from None
+        if not opened:
+            cap.release()
+            raise self._cannot_open("not opened")
+        self._configure(cap)
+        return cap
 
-    def status(self) -> DeviceStatus:
-        return DeviceStatus(self.name, self.kind, DeviceState.ONLINE if self._frames else DeviceState.OFFLINE)
+    def _cannot_open(self, why: str) -> DeviceError:
+        return DeviceError(
+            Completion.DEVICE_NOT_READY,
+            MSG_NOT_READY,
+            detail=f"cannot open camera {self._source}: {why}",
+            action=Action.MAINTENANCE,
+        )
+
+    def _configure(self, cap: Capture) -> None:
+        # V4L2 negotiates the format in this order: pixel format, then size, then frame rate.
+        if self._fourcc:
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self._fourcc))
+        width, height = self._size
+        if width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if self._fps:
+            cap.set(cv2.CAP_PROP_FPS, self._fps)
+        if self._exposure == "auto":
+            cap.set(cv2.CAP_PROP_AUTO_EXPOSURE, 3)  # V4L2 backend: 3 = aperture priority (auto)
+        elif self._exposure is not None:
+            cap.set(cv2.CAP_PROP_AUTO_EXPOSURE, 1)  # V4L2 backend: 1 = manual, needed before EXPOSURE
+            cap.set(cv2.CAP_PROP_EXPOSURE, float(self._exposure))
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the thread reads continuously; a deep queue only adds lag
+        got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self._resolution = f"{got[0]}x{got[1]}" if all(got) else ""
+        if width and height and all(got) and got != (width, height):
+            log.info("camera %s: asked for %dx%d, got %dx%d", self.name, width, height, *got)
+
+    def _gone_state(self) -> DeviceState:
+        """NO_DEVICE when the device node has gone (unplugged), OFFLINE when it is there but mute."""
+        node = f"/dev/video{self._source}" if isinstance(self._source, int) else self._source
+        if node.startswith("/dev/") and not os.path.exists(node):
+            return DeviceState.NO_DEVICE
+        return DeviceState.OFFLINE
+
+    def _read(self, cap: Capture) -> np.ndarray | None:
+        try:
+            ok, frame = cap.read()
+        except cv2.error:
+            return None
+        return frame if ok and frame is not None and frame.size else None
+
+    def _run(self, cap: Capture | None, stop: threading.Event) -> None:
+        """Capture thread: read as fast as the sensor delivers (cap.read blocks until the next frame);
+        after `failures_before_lost` failed reads in a row, release and reopen with backoff."""
+        delay, failures = self._backoff[0], 0
+        try:
+            while not stop.is_set():
+                if cap is None:
+                    try:
+                        cap = self._connect()
+                    except DeviceError as err:
+                        self._frames.lost(self._gone_state(), err.detail)
+                        stop.wait(delay)
+                        delay = min(delay * 2, self._backoff[1])
+                        continue
+                    log.info("camera %s: back", self.name)
+                    self._count("reconnects")
+                    self._frames.restored()
+                    delay, failures = self._backoff[0], 0
+                frame = self._read(cap)
+                if frame is not None:
+                    failures = 0
+                    self._frames.publish(frame)
+                    continue
+                failures += 1
+                if failures < self._max_failures:
+                    stop.wait(0.02)  # a single dropped frame is normal; do not spin on a failing read
+                    continue
+                log.warning("camera %s: no frames; reconnecting in the background", self.name)
+                self._count("errors")
+                self._frames.lost(self._gone_state(), f"camera {self._source} stopped delivering frames")
+                cap.release()
+                cap = None
+        finally:
+            if cap is not None:
+                cap.release()
 
     def close(self) -> None:
         self._lc_close(self._close)
 
     def _close(self) -> None:
-        self._frames = []
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(_JOIN_S)
+            if thread.is_alive():
+                log.warning("camera %s: capture thread stuck in a read; left behind", self.name)
+        self._frames.lost(DeviceState.OFFLINE, "closed")
 
 
-def open_camera(url: str, *, name: str = "camera") -> Camera | SimulatedCamera:
-    camera = SimulatedCamera.from_url(url, name=name) if url.startswith("sim://") else Camera(url, name=name)
+# Imported last: the simulator builds on FrameBuffer and _CameraLifecycle above.
+from devices.camera_sim import CameraFeed, SimulatedCamera  # noqa: E402
+
+__all__ = [
+    "Camera",
+    "CameraFeed",
+    "Capture",
+    "CaptureFactory",
+    "FrameBuffer",
+    "SimulatedCamera",
+    "frame_health",
+    "open_camera",
+]
+
+
+def open_camera(
+    url: str, *, name: str = "camera", options: Mapping[str, Any] | None = None
+) -> Camera | SimulatedCamera:
+    """Build and open the camera `url` names; `options` are the config's `[devices.<name>]` keys."""
+    camera: Camera | SimulatedCamera
+    if url.startswith("sim://"):
+        camera = SimulatedCamera.from_url(url, name=name, options=options)
+    else:
+        camera = Camera.from_url(url, name=name, options=options)
     camera.open()
     return camera

@@ -1,8 +1,9 @@
 """Starts the simulators that `sim://` device URLs name and gives back the real URLs to open.
 
 The drivers then talk to the simulators over real transports (a pty for the ID card reader, a TCP
-socket for the receipt printer), exactly as they would to hardware. Cameras are simulated inside
-the camera driver itself (`sim://camera?source=…` plays images).
+socket for the receipt printer), exactly as they would to hardware. A `sim://camera?…` URL stays as
+it is (the camera driver plays it itself) but its `CameraFeed` is kept here, in `cameras[name]`, so a
+scripted scene (`show`, `show_sequence`) and an `unplug()` outlive the driver being rebuilt.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from devices.camera_sim import CameraFeed, share_feed, unshare_feed
 from devices.idcard.simulator import SamSimulator, load_identities
 from devices.printer.virtual import VirtualEscposPrinter
 
@@ -28,12 +30,18 @@ class SimHost:
     def __init__(self) -> None:
         self.idcard: SamSimulator | None = None
         self.printer: VirtualEscposPrinter | None = None
+        self.cameras: dict[str, CameraFeed] = {}
+        self._camera_urls: dict[str, str] = {}
         self._auto_stop = threading.Event()
 
     def resolve(self, name: str, url: str, options: dict | None = None) -> str:
         """Start the simulator `url` names (if any) and return the URL the driver should open."""
         parts = urlsplit(url)
-        if parts.scheme != "sim" or parts.netloc == "camera":
+        if parts.scheme != "sim":
+            return url
+        if parts.netloc == "camera":  # loaded lazily: a bad source fails the driver's open, not this
+            self.cameras[name] = share_feed(url, options)
+            self._camera_urls[name] = url
             return url
         query = _query(url)
         if parts.netloc == "idcard":
@@ -72,3 +80,5 @@ class SimHost:
             self.idcard.stop()
         if self.printer is not None:
             self.printer.stop()
+        for name, feed in self.cameras.items():
+            unshare_feed(self._camera_urls[name], feed)
