@@ -11,20 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 
 from devices.base import DeviceError
 from kiosk.application import application_body, new_terminal_ref, rating_body
 from kiosk.catalog import Item
 from kiosk.face import encode_jpeg
+from kiosk.face_check import FaceCheck, FaceUpdate
 from kiosk.forms import validate_form
 from kiosk.idnumber import mask_id_number
 from kiosk.outbox import OutboxUnavailable
 from kiosk.platform.errors import PlatformError
 from kiosk.receipt import build_receipt, mask_name
 from kiosk.services import Services
-from kiosk.session import Identity, Proof, Session
+from kiosk.session import Identity, Session
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,9 @@ class Flow:
         self.refused = False  # the platform refused the application for good: only 返回首页 is left
         self._busy = threading.Lock()  # one submission / one rating at a time, whatever the taps
         self._listeners: list[Callable[[Step], None]] = []
+        self.face_attempts = 0  # failed face checks and mismatches in this session
+        self.face_rng: random.Random | None = None  # challenge order; seeded only in tests
+        self.face_clock: Callable[[], float] = time.monotonic  # injected in tests
         session.item_code, session.mode = item.code, mode
 
     # -- observation -------------------------------------------------------------------------
@@ -125,32 +131,75 @@ class Flow:
         )
         self._advance()
 
-    def check_face(self) -> None:
+    # -- FACE: the screen drives start_face_check() / FaceCheck.step() / verify_face() ----------
+    def start_face_check(self) -> FaceCheck:
+        """A fresh face check for the screen to feed with camera frames (kiosk.face_check)."""
+        self._expect(Step.FACE)
+        return FaceCheck(
+            self.services.face_detector, self.services.config.face, rng=self.face_rng, clock=self.face_clock
+        )
+
+    def check_face(
+        self,
+        on_update: Callable[[FaceUpdate], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Headless convenience: reads frames until the face check ends, then verifies.
+        `on_update` sees every FaceUpdate (a simulated citizen uses it to act out the challenges)."""
+        check = self.start_face_check()
+        try:
+            while check.phase in ("quality", "challenge"):
+                if cancel is not None and cancel.is_set():
+                    raise FlowError("已取消人脸识别。")
+                try:
+                    frame = self.services.camera.read_frame(2.0)
+                except DeviceError as err:
+                    log.warning("camera failed: %s", err.detail or err.completion)
+                    raise FlowError(err.message) from None
+                update = check.step(frame)
+                if on_update is not None:
+                    on_update(update)
+            self.verify_face(check)
+        finally:
+            check.wipe()
+
+    def verify_face(self, check: FaceCheck) -> None:
+        """Send the check's best frame for the 1:1 match (platform-api §5.3) and move on when it matches.
+        A failed check or a mismatch counts as an attempt; after `attempts_before_staff` the message sends
+        the citizen to staff."""
         self._expect(Step.FACE)
         identity = self.session.identity
         assert identity is not None  # the IDCARD step sets it
         try:
-            frame = self.services.camera.read_frame()
-        except DeviceError as err:
-            log.warning("camera failed: %s", err.detail or err.completion)
-            raise FlowError(err.message) from None
-        found = self.services.face_detector.check(frame)
-        if not found.ok:
-            raise FlowError(found.message)
-        self.session.live_image = encode_jpeg(frame)
-        liveness = {"method": "presence", "passed": True, "score": round(found.score, 3)}
-        try:
-            result = self.services.platform.face_verify(
-                identity.id_number, identity.name, self.session.live_image, liveness
+            if check.phase != "passed" or check.best_frame is None:
+                raise self._face_failure(check.failure_prompt)
+            self.session.live_image = encode_jpeg(check.best_frame)
+            liveness = {"method": "active", "passed": True, "score": round(check.liveness_score, 3)}
+            verifier = self.services.face_verifier
+            if verifier is None:
+                raise FlowError("人脸核验暂时无法使用，请联系工作人员。")
+            try:
+                result = verifier.verify(identity, self.session.live_image, liveness)
+            except PlatformError as err:
+                log.warning("face verify failed: code=%s", err.code)
+                raise FlowError(err.citizen_message) from None
+            log.info(
+                "face verify backend=%s match=%s score=%.2f threshold=%.2f",
+                result.backend, result.match, result.score, result.threshold,
             )
-        except PlatformError as err:
-            log.warning("face verify failed: code=%s", err.code)
-            raise FlowError(err.citizen_message) from None
-        log.info("face verify match=%s score=%.2f", result["match"], result["score"])
-        if not result["match"] or not result.get("proof"):
-            raise FlowError("人脸与证件照片不一致，请摘下帽子和眼镜，正对屏幕再试一次。")
-        self.session.proof = Proof(result["proof"]["proof_id"], result["proof"]["expires_at"])
-        self._advance()
+            if not result.match or result.proof is None:
+                self.session.live_image = None  # not the card holder's face: keep nothing of it
+                raise self._face_failure("人脸与证件照片不一致，请摘下帽子和眼镜，正对屏幕再试一次。")
+            self.session.proof = result.proof
+            self._advance()
+        finally:
+            check.wipe()
+
+    def _face_failure(self, message: str) -> FlowError:
+        self.face_attempts += 1
+        if self.face_attempts >= self.services.config.face.attempts_before_staff:
+            return FlowError("多次核验未通过，请联系工作人员协助。")
+        return FlowError(message)
 
     def submit_form(self, values: dict[str, str]) -> dict[str, str]:
         """Returns the problems per field; with none, the values are kept and the flow moves on."""

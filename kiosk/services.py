@@ -12,6 +12,7 @@ from devices.printer.document import Receipt
 from kiosk.catalog import Catalog
 from kiosk.config import Config
 from kiosk.face import FaceDetector
+from kiosk.face_verify import FaceVerifier
 
 
 class CardReader(Protocol):
@@ -38,3 +39,4 @@ class Services:
     platform: Any  # kiosk.platform.client.PlatformClient
     outbox: Any  # kiosk.outbox.Outbox, or None when it could not be opened (then `guard` says so)
     guard: Any = None  # kiosk.service.ServiceGuard
+    face_verifier: FaceVerifier | None = None  # kiosk.face_verify (platform or local, per [face] match)

@@ -20,6 +20,7 @@ from kiosk.catalog import load_catalog
 from kiosk.config import Config, ConfigError
 from kiosk.controller import KioskController
 from kiosk.face import FaceDetector
+from kiosk.face_verify import FaceVerifier, make_verifier
 from kiosk.outbox import Outbox, OutboxUnavailable
 from kiosk.platform.client import PlatformClient
 from kiosk.service import ServiceGuard
@@ -63,7 +64,7 @@ def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
     elif name == "a4_printer":
         driver = A4Printer(url, server=options.get("server"), name=name)
     elif name.endswith("camera"):
-        return open_camera(url, name=name)
+        return open_camera(url, name=name, options=options)
     else:
         raise ConfigError(f"devices.{name}: unknown device role (idcard, printer, a4_printer, *camera)")
     driver.open()
@@ -108,12 +109,20 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             idcard=ManagedDevice(manager, "idcard"),
             camera=ManagedDevice(manager, "face_camera"),
             face_detector=FaceDetector(config.face.detector_model),
+            face_verifier=_make_verifier(config, platform),
             printer=ManagedDevice(manager, "printer"),
             platform=platform,
             outbox=outbox,
             guard=guard,
         )
         yield Terminal(KioskController(services), sims, manager, state)
+
+
+def _make_verifier(config: Config, platform: PlatformClient) -> FaceVerifier:
+    try:
+        return make_verifier(config, platform)
+    except ValueError as err:  # a config problem ([face] match = "local" without its models)
+        raise ConfigError(str(err)) from None
 
 
 def open_platform_client(config: Config) -> PlatformClient:

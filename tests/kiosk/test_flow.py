@@ -3,21 +3,25 @@ simulator over HTTP, the encrypted outbox on disk."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
+from kiosk import facepose_sim
 from kiosk.demo import demo_config
 from kiosk.flow import FlowError, Step
 from kiosk.outbox import OutboxUnavailable
-from kiosk.paths import ASSETS
+from kiosk.paths import ASSETS, shared_dir
 from kiosk.platform_sim import ServerThread
 from kiosk.platform_sim.store import SimStore
 from kiosk.service import CLOSED_REMOTE, CLOSED_STORAGE
+from kiosk.session import Proof
 from kiosk.wiring import open_terminal
 
 ITEM = "KS-SAMPLE-JY-SY-0007"
@@ -43,10 +47,23 @@ def start(terminal):
     return flow
 
 
+_VIEW: list[np.ndarray] = []
+
+
+def citizen(flow) -> facepose_sim.FaceActor:
+    """A simulated card holder in front of the face camera who follows the challenges (the sim camera
+    would replay a still photo, which liveness rightly refuses)."""
+    if not _VIEW:
+        _VIEW.append(facepose_sim.kiosk_view(cv2.imread(str(shared_dir() / "testdata/faces/obama.jpg"))))
+    actor = facepose_sim.FaceActor(_VIEW[0], flow.services.face_detector)
+    flow.services.camera = SimpleNamespace(read_frame=lambda timeout_s=2.0: actor.frame())
+    return actor
+
+
 def identify(terminal, flow):
     terminal.sims.idcard.insert(0)
     flow.read_card()
-    flow.check_face()
+    flow.check_face(on_update=citizen(flow).observe)
     assert flow.step is Step.FORM
 
 
@@ -114,9 +131,68 @@ def test_no_face_in_front_of_the_camera_gives_guidance(tmp_path):
         flow = start(terminal)
         terminal.sims.idcard.insert(0)
         flow.read_card()
+        fake = [0.0]
+        flow.face_clock = lambda: fake[0]
         with pytest.raises(FlowError, match="正对屏幕"):
-            flow.check_face()
-        assert flow.step is Step.FACE and flow.session.proof is None
+            flow.check_face(on_update=lambda _u: fake.__setitem__(0, fake[0] + 1.0))
+        assert flow.step is Step.FACE and flow.session.proof is None and flow.face_attempts == 1
+
+
+def test_the_sim_camera_replaying_a_still_photo_fails_liveness(kiosk):
+    flow = start(kiosk)
+    kiosk.sims.idcard.insert(0)
+    flow.read_card()
+    with pytest.raises(FlowError):
+        flow.check_face()
+    assert flow.step is Step.FACE and flow.session.proof is None and flow.session.live_image is None
+
+
+class FakeVerifier:
+    def __init__(self, match: bool) -> None:
+        self.match, self.calls = match, []
+
+    def verify(self, identity, live_jpeg, liveness):
+        self.calls.append((identity.id_number, live_jpeg, liveness))
+        proof = Proof("p-1", "2030-01-01T00:00:00Z") if self.match else None
+        return SimpleNamespace(
+            match=self.match, score=0.9 if self.match else 0.1, threshold=0.45, proof=proof, backend="fake"
+        )
+
+
+def test_verify_face_sends_the_best_frame_and_active_liveness(kiosk):
+    flow = start(kiosk)
+    kiosk.sims.idcard.insert(0)
+    flow.read_card()
+    verifier = FakeVerifier(True)
+    flow.services.face_verifier = verifier
+    flow.face_rng = random.Random(4)
+    actor = citizen(flow)
+    check = flow.start_face_check()
+    while check.phase in ("quality", "challenge"):
+        actor.observe(check.step(actor.frame()))
+    flow.verify_face(check)
+    ((_id_number, jpeg, liveness),) = verifier.calls
+    assert jpeg[:2] == b"\xff\xd8" and flow.session.live_image == jpeg
+    assert liveness["method"] == "active" and liveness["passed"] is True and 0.5 <= liveness["score"] <= 1
+    assert set(liveness) == {"method", "passed", "score"}  # platform-api §5.3
+    assert flow.session.proof.proof_id == "p-1" and flow.step is Step.FORM
+    assert check.best_frame is None  # the frames go once sent
+    kiosk.controller.end_session("finished")
+    assert kiosk.controller.last_wiped.live_image is None
+
+
+def test_mismatch_counts_attempts_then_sends_to_staff(kiosk):
+    flow = start(kiosk)
+    kiosk.sims.idcard.insert(0)
+    flow.read_card()
+    flow.services.face_verifier = FakeVerifier(False)
+    attempts = flow.services.config.face.attempts_before_staff
+    for n in range(1, attempts + 1):
+        with pytest.raises(FlowError) as err:
+            flow.check_face(on_update=citizen(flow).observe)
+        assert flow.face_attempts == n and flow.step is Step.FACE and flow.session.proof is None
+        assert ("请联系工作人员协助" in err.value.message) == (n >= attempts)
+    assert flow.session.live_image is None
 
 
 def test_platform_down_at_submit_keeps_the_application_and_says_so(kiosk):
