@@ -23,13 +23,14 @@ from devices.base import DeviceError
 from kiosk.cli_common import config_arg, json_arg
 from kiosk.cli_devices import add_device_commands
 from kiosk.cli_outbox import add_outbox_commands
+from kiosk.cli_vision import add_vision_commands
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.logs import setup_logging
 from kiosk.outbox import OutboxUnavailable
 from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
-SCENARIOS = ("online", "disk_full")
+SCENARIOS = ("online", "disk_full", "query")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent.set_defaults(handler=cmd_agent)
 
     add_outbox_commands(sub)
+    add_vision_commands(sub)
 
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")

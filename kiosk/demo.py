@@ -85,3 +85,21 @@ def demo_application(proof_id: str, terminal_ref: str, submitted_at: dt.datetime
     )
     submitted_at = submitted_at or dt.datetime.now(dt.UTC)
     return application_body(session, load_catalog().get(DEMO_ITEM), submitted_at=submitted_at)
+
+
+def receipt_photo(case_no: str, query_code: str, size: tuple[int, int] = (1280, 720)) -> Any:
+    """A camera frame of a printed receipt's QR code held up to the camera (scenario and tests)."""
+    import cv2
+    import numpy as np
+    import qrcode
+
+    from kiosk.receipt import receipt_qr_payload
+
+    code = qrcode.QRCode(border=4, box_size=6)
+    code.add_data(receipt_qr_payload(case_no, query_code))
+    qr = np.asarray(code.make_image().convert("L"), dtype=np.uint8)
+    width, height = size
+    frame = np.full((height, width, 3), (96, 104, 112), np.uint8)  # a grey hall behind the paper
+    y, x = (height - qr.shape[0]) // 2, (width - qr.shape[1]) // 2
+    frame[y : y + qr.shape[0], x : x + qr.shape[1]] = cv2.cvtColor(qr, cv2.COLOR_GRAY2BGR)
+    return frame

@@ -24,11 +24,12 @@ from kiosk.flow import FlowError, Step
 from kiosk.session import IdleState
 from screens import theme
 from screens.closed import ClosedScreen
+from screens.face import FaceScreen
 from screens.home import HomeScreen
 from screens.items import CatalogScreen, GuideScreen
+from screens.query import ProgressScreen, QueryMenuScreen, ScanScreen
 from screens.steps import (
     DoneScreen,
-    FaceScreen,
     FormScreen,
     IdCardScreen,
     RatingScreen,
@@ -96,6 +97,8 @@ class KioskApp(App):
         self.title = "政务服务自助终端"
         self._warning: ModalView | None = None
         self._cancel_card: threading.Event | None = None
+        # With a simulated face camera: kiosk.facepose_sim.CameraActor, who does what the check asks.
+        self.simulated_face: Any = None
 
     # -- construction ----------------------------------------------------------------------
     def build(self) -> BoxLayout:
@@ -116,6 +119,9 @@ class KioskApp(App):
             ReceiptScreen,
             RatingScreen,
             DoneScreen,
+            QueryMenuScreen,
+            ScanScreen,
+            ProgressScreen,
         ):
             self.manager.add_widget(screen_class(self))
         self.manager.bind(current=lambda *_: self._update_title())
@@ -169,6 +175,18 @@ class KioskApp(App):
     def open_item(self, item: Item) -> None:
         self.selected_item = item
         self.show("guide")
+
+    def lookup_case(self, case_no: str, query_code: str, on_error: Callable[[str], None]) -> None:
+        """Case progress (§5.8) on a worker thread, then the progress screen."""
+        from kiosk.query import case_progress
+
+        platform = self.controller.services.platform
+
+        def show(progress: Any) -> None:
+            self.manager.get_screen("progress").progress = progress
+            self.show("progress")
+
+        self.run_worker(lambda: case_progress(platform, case_no, query_code), on_error, show)
 
     def start_flow(self, item: Item, mode: str) -> None:
         try:

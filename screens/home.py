@@ -61,4 +61,7 @@ class HomeScreen(KioskScreen):
             theme.font_scale = theme.ELDERLY_SCALE
             self.app.controller.elderly = True
             key = "all"
+        if key == "query":
+            self.app.show("query")
+            return
         self.app.open_catalog(key)

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from kiosk.config import Config
 from screens.bootstrap import prepare_kivy
+
+
+def _simulated_citizen(terminal: Any, config: Config) -> Any:
+    """With a simulated face camera, someone must turn their head when asked: a CameraActor playing
+    the camera's photo (the demo and the scenarios; never with a real camera)."""
+    feed = getattr(terminal.sims, "cameras", {}).get("face_camera")
+    if feed is None:
+        return None
+    import cv2
+
+    from kiosk.facepose_sim import CameraActor
+
+    source = parse_qs(urlsplit(config.devices["face_camera"].url).query).get("source", [""])[0]
+    photo = cv2.imread(source) if source else None
+    return None if photo is None else CameraActor(feed, photo)
 
 
 def run_ui(
@@ -28,6 +44,7 @@ def run_ui(
     from screens.app import KioskApp
 
     app = KioskApp(terminal.controller, font_path=font)
+    app.simulated_face = _simulated_citizen(terminal, config)
     if scenario is None:
         app.run()
         return 0

@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,34 @@ class ScenarioRunner:
         yield from self.screen("home")
         yield from self.shot("home-again")
 
+    def scenario_query(self) -> Script:
+        """A citizen holds a receipt's QR code up to the camera and reads the case's progress."""
+        from kiosk.demo import demo_application, demo_proof, receipt_photo
+
+        platform = self.app.controller.services.platform
+        ref = f"{self.app.controller.services.config.terminal.id}-query-{int(time.time())}"
+        body = demo_application(demo_proof(platform), ref)
+        case = platform.submit_application(body, str(uuid.uuid4()))  # an earlier visit's case
+        yield from self.screen("home")
+        yield from self.shot("home")
+        yield from self.tap("tile:query")
+        yield from self.screen("query")
+        yield from self.shot("query")
+        yield from self.tap("query:scan")
+        yield from self.screen("scan")
+        yield from self.pause(0.3)
+        yield from self.shot("scan")
+        self.terminal.sims.cameras["face_camera"].show(receipt_photo(case["case_no"], case["query_code"]))
+        shown = time.monotonic()
+        yield from self.wait(lambda: self.app.manager.current == "progress", "screen progress")
+        self.summary["scan_to_timeline_ms"] = round((time.monotonic() - shown) * 1000)
+        self.summary.update(case_no=case["case_no"], item_code=DEMO_ITEM, mode="query")
+        yield from self.frames(3)
+        yield from self.shot("progress")
+        yield from self.tap("finish")
+        yield from self.screen("home")
+        yield from self.shot("home-again")
+
     def _to_review(self) -> Script:
         """From home to the review of a filled-in 全程网办 application."""
         sims = self.terminal.sims
@@ -203,7 +232,7 @@ class ScenarioRunner:
         yield from self.shot("idcard")
         sims.idcard.insert(0)  # the citizen puts the card on the reader
         yield from self.screen("face")
-        yield from self.pause(0.4)  # the live preview shows; the check starts after FaceScreen.SETTLE_S
+        yield from self.pause(1.0)  # the live preview and the first prompt show
         yield from self.shot("face")
         sims.idcard.remove()
         yield from self.screen("form")

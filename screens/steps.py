@@ -6,14 +6,9 @@ Each screen renders `app.controller.flow` and calls one flow action; blocking ac
 
 from __future__ import annotations
 
-import threading
-
-import cv2
 from kivy.clock import Clock
-from kivy.graphics.texture import Texture
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.image import Image
 from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
@@ -72,70 +67,6 @@ class IdCardScreen(StepScreen):
 
     def on_leave(self, *_args) -> None:
         self.app.cancel_card_read()
-
-
-class FaceScreen(StepScreen):
-    title = "人脸识别"
-    SETTLE_S = 1.0
-
-    def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="face", **kwargs)
-        self._texture: Texture | None = None
-        self._frame = None
-        self._preview_stop = threading.Event()
-
-    def refresh(self) -> None:
-        self.body.clear_widgets()
-        self.body.add_widget(
-            Text("请正对屏幕，摘下帽子和眼镜", size=theme.FONT_HEADING, halign="center", bold=True)
-        )
-        self.preview = Image(size_hint_y=0.7, fit_mode="contain")
-        self.body.add_widget(self.preview)
-        self.status = Text("请看着屏幕，马上开始核验……", halign="center", color=theme.TEXT_MUTED)
-        self.body.add_widget(self.status)
-
-    def on_enter(self, *_args) -> None:
-        self._preview_stop = threading.Event()  # one per visit: an old preview thread keeps its own
-        threading.Thread(
-            target=self._grab_frames, args=(self._preview_stop,), daemon=True, name="face-preview"
-        ).start()
-        self._preview_event = Clock.schedule_interval(self._show_frame, 1 / 15)
-        # Give the citizen a moment to see themselves and settle before the check starts.
-        self._verify_event = Clock.schedule_once(lambda _dt: self.verify(), self.SETTLE_S)
-
-    def verify(self) -> None:
-        flow = self.flow
-        if flow is not None:
-            self.status.text = "正在核验，请保持不动……"
-            self.app.run_worker(flow.check_face, lambda msg: self.show_error(msg, self.verify))
-
-    def _grab_frames(self, stop: threading.Event) -> None:
-        camera = self.app.controller.services.camera
-        while not stop.is_set():
-            try:
-                self._frame = camera.read_frame()
-            except Exception:  # the verify worker reports camera faults; the preview just stops
-                return
-            stop.wait(0.05)  # leave the camera to the face check between preview frames
-
-    def _show_frame(self, _dt: float) -> None:
-        frame, self._frame = self._frame, None
-        if frame is None:
-            return
-        frame = cv2.flip(frame, 0)  # OpenCV rows go top-down, GL textures bottom-up
-        height, width = frame.shape[:2]
-        if self._texture is None or self._texture.size != (width, height):
-            self._texture = Texture.create(size=(width, height), colorfmt="bgr")  # reused for every frame
-        self._texture.blit_buffer(frame.tobytes(), colorfmt="bgr", bufferfmt="ubyte")
-        self.preview.texture = self._texture
-        self.preview.canvas.ask_update()
-
-    def on_leave(self, *_args) -> None:
-        self._verify_event.cancel()
-        self._preview_stop.set()
-        self._preview_event.cancel()
-        self._frame = None
-        self.preview.texture = None  # the last frame of the citizen's face does not linger on screen
 
 
 class FormScreen(StepScreen):

@@ -1,0 +1,133 @@
+"""拍摄材料 on the document camera (高拍仪): the citizen lays a page down, the screen outlines it and
+takes the picture by itself once the page has been still for a moment; a page that is blurred, cut
+off, too small, glaring or under a hand is not kept and the screen says what to change. Pages are
+listed with 重拍上一页 and 完成.
+
+Detection and capture are `kiosk.document` (find_page on a downscaled copy, SteadyDetector, capture)
+on the `CameraLoop` worker thread; the flow keeps the pages (wiped with the session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+
+from screens import theme
+from screens.preview import CameraLoop, CameraPreview
+from screens.steps import StepScreen
+from screens.widgets import BigButton, Text
+
+LAY_DOWN = "请把材料平放在拍摄区域内"
+HOLD_STILL = "请保持不动，正在拍摄……"
+
+
+@dataclass(frozen=True)
+class _Seen:
+    quad: Any  # the page outline, or None
+    page: Any = None  # kiosk.document.DocumentPage when a picture was taken
+
+
+class DocumentScreen(StepScreen):
+    title = "拍摄材料"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="materials", **kwargs)
+        self.preview = CameraPreview()
+        self._loop: CameraLoop | None = None
+
+    @property
+    def material(self) -> Any:
+        flow = self.flow
+        return None if flow is None else flow.current_material
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        material = self.material
+        if material is None:
+            return
+        self.heading = Text(
+            f"请拍摄《{material.name}》", size=theme.FONT_HEADING, halign="center", bold=True
+        )
+        self.body.add_widget(self.heading)
+        self.preview.clear()
+        self.body.add_widget(self.preview)
+        self.prompt = Text(LAY_DOWN, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
+        self.body.add_widget(self.prompt)
+        self.count = Text("", halign="center", color=theme.TEXT_MUTED)
+        self.body.add_widget(self.count)
+        row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
+        retake = BigButton("重拍上一页", self.retake, bg=theme.SURFACE, fg=theme.PRIMARY)
+        retake.tid = "doc:retake"
+        done = BigButton("拍好了", self.done)
+        done.tid = "doc:done"
+        row.add_widget(retake)
+        row.add_widget(done)
+        self.body.add_widget(row)
+        self._count_pages()
+
+    def on_enter(self, *_args) -> None:
+        self.start()
+
+    def start(self) -> None:
+        from kiosk.document import SteadyDetector, capture, find_page
+
+        self.stop()
+        steady = SteadyDetector()
+        camera = self.app.controller.services.document_camera
+
+        def look(frame) -> _Seen:
+            quad = find_page(frame)
+            return _Seen(quad, capture(frame) if steady.update(quad) else None)
+
+        self._loop = CameraLoop(
+            camera.read_frame,
+            look,
+            self._show,
+            lambda err: self._failed(getattr(err, "message", "高拍仪暂时无法使用，请联系工作人员。")),
+        )
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def _show(self, frame, seen: _Seen) -> None:
+        if self._loop is None:
+            return
+        self.preview.show(frame)
+        self.preview.set_guide(seen.quad is not None, seen.quad)
+        if seen.page is None:
+            self.prompt.text = LAY_DOWN if seen.quad is None else HOLD_STILL
+        elif not seen.page.ok:
+            self.prompt.text = seen.page.quality.get("guidance") or LAY_DOWN
+        else:
+            self.flow.add_page(seen.page.jpeg)
+            self.prompt.text = "已拍好。如有下一页请换上，全部拍完请点“拍好了”。"
+            self._count_pages()
+
+    def _count_pages(self) -> None:
+        pages = len(self.flow.pages()) if self.flow is not None else 0
+        self.count.text = f"已拍 {pages} 页" if pages else "还没有拍照"
+
+    def retake(self) -> None:
+        self.app.act(self.flow.delete_last_page)
+        self._count_pages()
+        self.prompt.text = LAY_DOWN
+
+    def done(self) -> None:
+        self.app.act(self.flow.finish_material)  # next material, or on to review; a refusal is shown
+
+    def _failed(self, message: str) -> None:
+        self.stop()
+        self.show_error(message, self.start)
+
+    def on_pre_leave(self, *_args) -> None:
+        self.stop()
+        self.preview.clear()
+
+    def forget(self) -> None:
+        self.on_pre_leave()
+        super().forget()

@@ -1,0 +1,154 @@
+"""Live camera pictures on screen, for the face check, code scanning and the document camera.
+
+- `CameraPreview` draws frames on ONE texture it reuses (Kivy leaks GPU memory when a texture is
+  created per frame) and a guide over it: an oval for the face, the detected outline of a page.
+- `CameraLoop` reads frames and runs the screen's processing (face check step, QR decode, page
+  detection) on a worker thread; the main thread only picks up the newest (frame, result) pair at
+  display rate, so widgets are touched on the main thread alone and a slow step never piles up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+from kivy.clock import Clock
+from kivy.graphics import Color, Line
+from kivy.graphics.texture import Texture
+from kivy.metrics import dp
+from kivy.uix.image import Image
+
+log = logging.getLogger(__name__)
+
+DISPLAY_FPS = 15
+GUIDE_IDLE = (1.0, 1.0, 1.0, 0.9)
+GUIDE_GOOD = (0.06, 0.48, 0.25, 1.0)
+
+
+class CameraPreview(Image):
+    """The camera picture (mirrored for the face camera, as people expect a mirror) and a guide."""
+
+    def __init__(
+        self, *, mirror: bool = False, guide: str | None = None, aspect: float = 0.75, **kwargs: Any
+    ) -> None:
+        """`aspect` (height / width) sizes the widget to the camera picture, so nothing is letterboxed."""
+        kwargs.setdefault("fit_mode", "contain")
+        super().__init__(size_hint_y=None, **kwargs)
+        self.bind(width=lambda _w, width: setattr(self, "height", width * aspect))
+        self.mirror, self.guide = mirror, guide
+        self._texture: Texture | None = None
+        self._frame_size = (0, 0)
+        self._quad: np.ndarray | None = None
+        with self.canvas.after:
+            self._guide_colour = Color(*GUIDE_IDLE)
+            self._guide_line = Line(width=dp(4))
+        self.bind(pos=self._redraw, size=self._redraw)
+
+    def show(self, frame: np.ndarray) -> None:
+        """Main thread only."""
+        if self.mirror:
+            frame = cv2.flip(frame, 1)
+        frame = cv2.flip(frame, 0)  # OpenCV rows go top-down, GL textures bottom-up
+        height, width = frame.shape[:2]
+        if self._texture is None or self._texture.size != (width, height):
+            self._texture = Texture.create(size=(width, height), colorfmt="bgr")  # then reused
+            self._frame_size = (width, height)
+        self._texture.blit_buffer(np.ascontiguousarray(frame).tobytes(), colorfmt="bgr", bufferfmt="ubyte")
+        self.texture = self._texture
+        self.canvas.ask_update()
+        self._redraw()
+
+    def set_guide(self, good: bool, quad: np.ndarray | None = None) -> None:
+        """Green when the subject is right; `quad` (4×2, frame pixels) outlines a detected page."""
+        self._guide_colour.rgba = GUIDE_GOOD if good else GUIDE_IDLE
+        self._quad = quad
+        self._redraw()
+
+    def clear(self) -> None:
+        """Nothing of the citizen stays on screen (the texture is kept for reuse, not shown)."""
+        self.texture = None
+        self._quad = None
+        self._guide_line.points = []
+
+    def _redraw(self, *_args: Any) -> None:
+        if self.texture is None or not self._frame_size[0]:
+            self._guide_line.points = []
+            return
+        iw, ih = self.norm_image_size
+        left, bottom = self.center_x - iw / 2, self.center_y - ih / 2
+        if self.guide == "oval":
+            w, h = iw * 0.42, ih * 0.62  # where a face at the right distance sits
+            self._guide_line.ellipse = (self.center_x - w / 2, self.center_y - h / 2, w, h)
+        elif self._quad is not None:
+            fw, fh = self._frame_size
+            points: list[float] = []
+            for x, y in [*self._quad, self._quad[0]]:
+                points += [left + x / fw * iw, bottom + (1 - y / fh) * ih]
+            self._guide_line.points = points
+        else:
+            self._guide_line.points = []
+
+
+class CameraLoop:
+    """Frames from `read` → `process(frame)` on a worker thread → `deliver(frame, result)` on the main
+    thread at display rate (only the newest pair). A result for which `final(result)` holds ends the
+    worker and is always delivered (a scanned code must not be overwritten by the next empty frame)."""
+
+    def __init__(
+        self,
+        read: Callable[[], np.ndarray],
+        process: Callable[[np.ndarray], Any],
+        deliver: Callable[[np.ndarray, Any], None],
+        on_error: Callable[[Exception], None],
+        final: Callable[[Any], bool] = lambda _result: False,
+    ) -> None:
+        self._read, self._process, self._deliver, self._on_error = read, process, deliver, on_error
+        self._final = final
+        self._finished = False
+        self._stop = threading.Event()
+        self._latest: tuple[np.ndarray, Any] | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="camera-loop")
+        self._event = Clock.schedule_interval(self._pick_up, 1 / DISPLAY_FPS)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._event.cancel()
+        with self._lock:
+            self._latest = None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self._read()
+                result = self._process(frame)
+            except Exception as err:  # a camera fault or a processing bug: the screen says what to do
+                if not self._stop.is_set():
+                    log.warning("camera loop stopped: %s", type(err).__name__)
+                    Clock.schedule_once(lambda _dt, e=err: self._on_error(e))
+                self._stop.set()
+                return
+            with self._lock:
+                self._latest = (frame, result)
+            if self._final(result):
+                self._finished = True
+                return
+
+    def _pick_up(self, _dt: float) -> None:
+        with self._lock:
+            latest, self._latest = self._latest, None
+        if self._stop.is_set():
+            return
+        if latest is not None:
+            self._deliver(*latest)
+        if self._finished and latest is not None:
+            self.stop()  # the final result has been delivered

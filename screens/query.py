@@ -1,0 +1,149 @@
+"""查询: the query menu, scanning the receipt's QR code, and the case's progress in plain words.
+
+Scanning runs `kiosk.qr.scan_frame` on camera frames in a `CameraLoop`; the first valid receipt code
+is looked up with `kiosk.query.case_progress` on a worker thread. A code that is not ours (a login
+code, a web address, anything malformed) is refused with a sentence saying what to scan instead.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kivy.metrics import dp
+from kivy.uix.widget import Widget
+
+from screens import theme
+from screens.base import KioskScreen
+from screens.items import scroll_column
+from screens.preview import CameraLoop, CameraPreview
+from screens.widgets import BigButton, Panel, Text
+
+WRONG_CODE = "这不是办件回执上的二维码，请扫描回执上的二维码。"
+
+
+class QueryMenuScreen(KioskScreen):
+    title = "查询"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="query", **kwargs)
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
+        self.body.add_widget(Text("您想查询什么？", size=theme.FONT_TITLE, halign="center", bold=True))
+        scan = BigButton("扫描回执二维码\n查询办理进度", lambda: self.app.show("scan"), height=260)
+        scan.tid = "query:scan"
+        self.body.add_widget(scan)
+        certificates = BigButton(
+            "打印证明\n（社保参保证明等）",
+            lambda: self.app.open_catalog("query"),
+            bg=theme.hex_rgba("#0E7490"),
+            height=260,
+        )
+        certificates.tid = "query:certificates"
+        self.body.add_widget(certificates)
+        self.body.add_widget(Widget())
+
+
+class ScanScreen(KioskScreen):
+    title = "扫码查询"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="scan", **kwargs)
+        self.preview = CameraPreview(aspect=720 / 1280)
+        self._loop: CameraLoop | None = None
+        self.shown_at: float | None = None  # when the code was seen (the scenario measures scan → timeline)
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.body.add_widget(
+            Text("请把回执上的二维码对准摄像头", size=theme.FONT_HEADING, halign="center", bold=True)
+        )
+        self.preview.clear()
+        self.body.add_widget(self.preview)
+        self.prompt = Text("距离摄像头约 20 厘米，保持不动", halign="center", color=theme.TEXT_MUTED)
+        self.body.add_widget(self.prompt)
+        self.body.add_widget(Widget())
+
+    def on_enter(self, *_args) -> None:
+        self.start()
+
+    def start(self) -> None:
+        from kiosk.qr import scan_frame
+
+        self.stop()
+        self.shown_at = None
+        camera = self.app.controller.services.camera
+        self._loop = CameraLoop(
+            camera.read_frame,
+            lambda frame: next(iter(scan_frame(frame)), None),
+            self._show,
+            lambda err: self._failed(getattr(err, "message", "摄像头暂时无法使用，请联系工作人员。")),
+            final=lambda scan: scan is not None,
+        )
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def _show(self, frame, scan) -> None:
+        if self._loop is None:
+            return
+        self.preview.show(frame)
+        if scan is None:
+            return
+        self.stop()
+        self.shown_at = time.monotonic()
+        if scan.refusal:
+            self._failed(scan.refusal)
+        elif scan.kind != "receipt":
+            self._failed(WRONG_CODE)
+        else:
+            self.prompt.text = "正在查询，请稍候……"
+            self.app.lookup_case(scan.case_no, scan.query_code, self._failed)
+
+    def _failed(self, message: str) -> None:
+        self.stop()
+        self.show_error(message, self.start)
+
+    def on_leave(self, *_args) -> None:
+        self.stop()
+        self.preview.clear()
+
+    def forget(self) -> None:
+        self.on_leave()
+
+
+class ProgressScreen(KioskScreen):
+    title = "办理进度"
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="progress", **kwargs)
+        self.progress: Any = None  # kiosk.query.CaseProgress, set before this screen is shown
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        progress = self.progress
+        if progress is None:
+            return
+        self.body.add_widget(Text(progress.item_name, size=theme.FONT_HEADING, bold=True))
+        self.body.add_widget(Text(f"办件编号：{progress.case_no}", color=theme.TEXT_MUTED))
+        now = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, size_hint_y=None, padding=dp(24))
+        now.add_widget(Text(f"当前状态：{progress.label}", size=theme.FONT_HEADING, color=theme.PRIMARY))
+        now.add_widget(Text(progress.explanation))
+        now.bind(minimum_height=now.setter("height"))
+        self.body.add_widget(now)
+        scroll, column = scroll_column()
+        for index, step in enumerate(progress.steps, 1):
+            line = f"{index}. {step.at}  {step.label}" + (f"\n    {step.note}" if step.note else "")
+            column.add_widget(Text(line))
+        self.body.add_widget(scroll)
+        done = BigButton("查询完毕，返回首页", self.app.go_home)
+        done.tid = "finish"
+        self.body.add_widget(done)
+
+    def forget(self) -> None:
+        self.progress = None
+        self.body.clear_widgets()
