@@ -6,6 +6,7 @@ Models come from `--models DIR` or the shared data (`$KIOSK_SHARED_DIR`, ../shar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,28 @@ def read_image(path: Path) -> Any:
 
 
 def _face(args: argparse.Namespace) -> dict[str, Any]:
-    from kiosk.face import FaceDetector, face_report
+    from kiosk.face import FaceDetector
 
-    return face_report(FaceDetector(_models(args) / DETECTOR), read_image(args.image))
+    detector = FaceDetector(_models(args) / DETECTOR)
+    image = read_image(args.image)
+    faces = [
+        {
+            "box": [round(float(v), 1) for v in row[:4]],
+            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in row[4:14].reshape(5, 2)],
+            "score": round(float(row[14]), 3),
+        }
+        for row in detector.detect(image)
+    ]
+    q = detector.assess(image)
+    quality = {
+        "ok": q.ok,
+        "problem": q.problem,
+        "prompt": q.prompt,
+        "pose": None if q.pose is None else {k: round(v, 1) for k, v in dataclasses.asdict(q.pose).items()},
+        "sharpness": round(q.sharpness, 1),
+        "brightness": round(q.brightness, 1),
+    }
+    return {"faces": faces, "quality": quality}
 
 
 def _compare(args: argparse.Namespace) -> dict[str, Any]:
