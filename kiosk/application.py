@@ -23,7 +23,9 @@ def new_terminal_ref(terminal_id: str, now: dt.datetime) -> str:
     return f"{terminal_id}-{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def application_body(session: Session, item: Item, *, submitted_at: dt.datetime) -> bytes:
+def application_body(
+    session: Session, item: Item, *, submitted_at: dt.datetime, materials: list[dict[str, Any]] | None = None
+) -> bytes:
     if not (session.identity and session.proof and session.terminal_ref and session.mode):
         raise ValueError("application needs an identified session with a proof, a mode and a terminal_ref")
     body = {
@@ -38,7 +40,7 @@ def application_body(session: Session, item: Item, *, submitted_at: dt.datetime)
         },
         "proof_id": session.proof.proof_id,
         "form": dict(session.form),
-        "materials": [],
+        "materials": materials or [],
         "commitment": None,
         "delivery": {"method": "online", "address": None},
         "submitted_at": submitted_at.isoformat(timespec="seconds"),

@@ -37,6 +37,8 @@ class KioskController:
         service = self.service_state()
         if not service.in_service:
             raise FlowError(service.message)
+        if self.services.document_camera is None and any("scan" in m.accepts for m in item.materials):
+            raise FlowError("本机没有高拍仪，这个事项请到人工窗口办理。")
         self.end_session("new session")
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,26 @@ def demo_config(
             "idcard": {"url": f"sim://idcard?identities={identities}" + ("&auto=1" if auto_card else "")},
             "face_camera": {"url": f"sim://camera?source={camera_source}"},
             "printer": {"url": f"sim://printer?render={state_dir / 'printed'}", "paper_mm": 80},
+            "document_camera": {"url": f"sim://camera?source={demo_page_scene()}&fps=4"},
         },
         "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},
         "ui": {"size": list(window), "fullscreen": False},
     }
     return parse_config(data, source="built-in demo config")
+
+
+def demo_page_scene() -> Path:
+    """A 12 MP document-camera frame of a page on a desk (synthetic, made once per machine)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "kiosk-demo-page-v1.jpg"
+    if not path.exists():
+        from kiosk.document_synth import encode_frame, make_scene
+
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(encode_frame(make_scene("good").frame))
+        partial.replace(path)  # atomic: parallel tests never read half a file
+    return path
 
 
 DEMO_ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记: 全程网办, a phone number and no paper materials

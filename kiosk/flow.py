@@ -18,12 +18,13 @@ from collections.abc import Callable
 
 from devices.base import DeviceError
 from kiosk.application import application_body, new_terminal_ref, rating_body
-from kiosk.catalog import Item
+from kiosk.catalog import Item, Material
 from kiosk.face import encode_jpeg
 from kiosk.face_check import FaceCheck, FaceUpdate
 from kiosk.forms import validate_form
 from kiosk.idnumber import mask_id_number
-from kiosk.outbox import OutboxUnavailable
+from kiosk.materials import MaterialMissing, MaterialScans
+from kiosk.outbox import OutboxUnavailable, material_ref
 from kiosk.platform.errors import PlatformError
 from kiosk.receipt import build_receipt, mask_name
 from kiosk.services import Services
@@ -32,6 +33,7 @@ from kiosk.session import Identity, Session
 log = logging.getLogger(__name__)
 
 CARD_WAIT_S = 60.0
+JPEG = {"content_type": "image/jpeg"}
 NOT_STORED = "本机暂时无法保存申请，请到人工窗口办理。"  # nothing was accepted; the kiosk closes
 ID_TYPES = {"resident": "resident", "hmt_permit": "hmt_permit"}  # both foreigner cards → foreign_permanent
 
@@ -41,6 +43,7 @@ class Step(enum.StrEnum):
     IDCARD = "idcard"
     FACE = "face"
     FORM = "form"
+    MATERIALS = "materials"
     REVIEW = "review"
     RECEIPT = "receipt"
     RATING = "rating"
@@ -53,6 +56,7 @@ STEPS: dict[str, list[Step]] = {
         Step.IDCARD,
         Step.FACE,
         Step.FORM,
+        Step.MATERIALS,  # only for items with materials the document camera can take
         Step.REVIEW,
         Step.RECEIPT,
         Step.RATING,
@@ -72,7 +76,8 @@ class Flow:
         if mode not in STEPS or mode not in item.modes:
             raise ValueError(f"mode {mode!r} is not available for item {item.code}")
         self.services, self.session, self.item, self.mode = services, session, item, mode
-        self.steps = STEPS[mode]
+        self.scans = MaterialScans(item, session.scans)
+        self.steps = [s for s in STEPS[mode] if s is not Step.MATERIALS or self.scans.materials]
         self.step = self.steps[0]
         self.receipt_problem: str | None = None  # set when the case is safe but the paper failed
         self.submitted_at: dt.datetime | None = None
@@ -185,7 +190,10 @@ class Flow:
                 raise FlowError(err.citizen_message) from None
             log.info(
                 "face verify backend=%s match=%s score=%.2f threshold=%.2f",
-                result.backend, result.match, result.score, result.threshold,
+                result.backend,
+                result.match,
+                result.score,
+                result.threshold,
             )
             if not result.match or result.proof is None:
                 self.session.live_image = None  # not the card holder's face: keep nothing of it
@@ -211,6 +219,37 @@ class Flow:
             self._advance()
         return errors
 
+    # -- materials (document camera) -------------------------------------------------------
+    @property
+    def current_material(self) -> Material | None:
+        return self.scans.current if self.step is Step.MATERIALS else None
+
+    def pages(self) -> list[bytes]:
+        return self.scans.pages()
+
+    def add_page(self, jpeg: bytes) -> None:
+        self._expect(Step.MATERIALS)
+        try:
+            self.scans.add(jpeg)
+        except MaterialMissing as err:
+            raise FlowError(err.message) from None
+
+    def delete_last_page(self) -> None:
+        self._expect(Step.MATERIALS)
+        self.scans.delete_last()
+
+    def finish_material(self) -> None:
+        """The citizen is done with this material: the next one, or on to review."""
+        self._expect(Step.MATERIALS)
+        try:
+            done = self.scans.finish_current()
+        except MaterialMissing as err:
+            raise FlowError(err.message) from None
+        if done:
+            self._advance()
+        else:
+            self._go(Step.MATERIALS)  # the same screen, for the next material
+
     def review_lines(self) -> list[tuple[str, str]]:
         """What the citizen checks before submitting, with personal data masked."""
         identity = self.session.identity
@@ -225,7 +264,7 @@ class Flow:
             if spec.type == "phone" and value:
                 value = value[:3] + "****" + value[-4:]
             lines.append((spec.label, value or "（未填写）"))
-        return lines
+        return lines + self.scans.summary()
 
     def submit(self) -> None:
         """Store the application durably, try to deliver it now, then print the receipt.
@@ -248,11 +287,21 @@ class Flow:
         now = dt.datetime.now(dt.UTC)
         self.submitted_at = now
         self.session.terminal_ref = new_terminal_ref(self.services.config.terminal.id, now)
-        body = application_body(self.session, self.item, submitted_at=now)
-        if self.services.outbox is None:
+        outbox = self.services.outbox
+        if outbox is None:
             raise FlowError(NOT_STORED)  # the kiosk is out of service; no case is taken
         try:
-            record = self.services.outbox.enqueue("application", body, session_ref=self.session.id)
+            with outbox.transaction():  # the pages and the application are stored together or not at all
+                refs = {
+                    m.code: [
+                        material_ref(outbox.enqueue("material", p, session_ref=self.session.id, **JPEG).id)
+                        for p in self.scans.pages(m.code)
+                    ]
+                    for m in self.scans.materials
+                }
+                materials = self.scans.application_entries(refs)
+                body = application_body(self.session, self.item, submitted_at=now, materials=materials)
+                record = outbox.enqueue("application", body, session_ref=self.session.id)
         except OutboxUnavailable as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
             if self.services.guard is not None:
                 self.services.guard.outbox_failed(err.reason)  # and take no new case until it is fixed
@@ -262,7 +311,8 @@ class Flow:
     def _deliver(self, record_id: str) -> None:
         outbox = self.services.outbox
         try:
-            record = outbox.deliver(self.services.platform, record_id)
+            outbox.deliver_session(self.services.platform, self.session.id)  # pages first, then the case
+            record = outbox.get(record_id)
         except Exception as err:  # stays pending in the outbox; the agent delivers it later
             log.warning("delivery attempt failed: %s", type(err).__name__)
             record = outbox.get(record_id)

@@ -379,6 +379,20 @@ class Outbox:
                     break
         return attempted
 
+    def deliver_session(self, client: Submitter, session_ref: str) -> list[OutboxRecord]:
+        """Send a session's pending records now, in order (its materials, then the application), for a
+        citizen who is waiting; stops at an unreachable platform. Returns the records afterwards."""
+        sql = "SELECT id FROM outbox WHERE session_ref=? AND state='pending' ORDER BY seq"
+        with self._lock:
+            ids = [row[0] for row in self._db.execute(sql, (session_ref,))]
+        out = []
+        for record_id in ids:
+            record = self.deliver(client, record_id)
+            out.append(record)
+            if record.state == "pending" and record.last_code == CODE_TRANSPORT:
+                break
+        return out
+
     def _deliver(self, client: Submitter, record_id: str) -> tuple[OutboxRecord, bool]:
         claim, now = uuid.uuid4().hex, self._clock()
         with self._tx():

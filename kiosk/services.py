@@ -40,3 +40,4 @@ class Services:
     outbox: Any  # kiosk.outbox.Outbox, or None when it could not be opened (then `guard` says so)
     guard: Any = None  # kiosk.service.ServiceGuard
     face_verifier: FaceVerifier | None = None  # kiosk.face_verify (platform or local, per [face] match)
+    document_camera: FrameSource | None = None  # the 高拍仪, when the terminal has one

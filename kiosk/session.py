@@ -43,6 +43,7 @@ class Session:
     mode: str | None = None
     form: dict[str, str] = field(default_factory=dict)
     live_image: bytes | None = None
+    scans: dict[str, list[bytes]] = field(default_factory=dict)  # material code → JPEG pages
     terminal_ref: str | None = None
     case: dict[str, Any] | None = None
     rating: int | None = None
@@ -58,6 +59,7 @@ class Session:
         self.mode = None
         self.form.clear()
         self.live_image = None
+        self.scans.clear()
         self.terminal_ref = None
         self.case = None
         self.rating = None
@@ -65,7 +67,7 @@ class Session:
 
     @property
     def personal_data_present(self) -> bool:
-        return any((self.identity, self.proof, self.form, self.live_image, self.case))
+        return any((self.identity, self.proof, self.form, self.live_image, self.scans, self.case))
 
 
 class IdleState(enum.StrEnum):

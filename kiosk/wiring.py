@@ -110,6 +110,9 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             camera=ManagedDevice(manager, "face_camera"),
             face_detector=FaceDetector(config.face.detector_model),
             face_verifier=_make_verifier(config, platform),
+            document_camera=(
+                ManagedDevice(manager, "document_camera") if "document_camera" in config.devices else None
+            ),
             printer=ManagedDevice(manager, "printer"),
             platform=platform,
             outbox=outbox,

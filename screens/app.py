@@ -24,6 +24,7 @@ from kiosk.flow import FlowError, Step
 from kiosk.session import IdleState
 from screens import theme
 from screens.closed import ClosedScreen
+from screens.document import DocumentScreen
 from screens.face import FaceScreen
 from screens.home import HomeScreen
 from screens.items import CatalogScreen, GuideScreen
@@ -115,6 +116,7 @@ class KioskApp(App):
             IdCardScreen,
             FaceScreen,
             FormScreen,
+            DocumentScreen,
             ReviewScreen,
             ReceiptScreen,
             RatingScreen,
@@ -200,6 +202,11 @@ class KioskApp(App):
     def _follow(self, flow: Any, step: Step) -> None:
         if self.controller.flow is not flow:
             return  # that session ended while the step change was on its way
+        if self.manager.current == step.value:  # the same step again (the next material): start afresh
+            self.screen.on_pre_leave()
+            self.screen.on_pre_enter()
+            self.screen.on_enter()
+            return
         self.show(step.value)
 
     def act(self, action: Callable[[], Any]) -> None:

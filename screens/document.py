@@ -14,6 +14,7 @@ from typing import Any
 
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from screens import theme
 from screens.preview import CameraLoop, CameraPreview
@@ -22,6 +23,7 @@ from screens.widgets import BigButton, Text
 
 LAY_DOWN = "请把材料平放在拍摄区域内"
 HOLD_STILL = "请保持不动，正在拍摄……"
+TAKEN = "已拍好，可以换下一页。"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class DocumentScreen(StepScreen):
         super().__init__(app, name="materials", **kwargs)
         self.preview = CameraPreview()
         self._loop: CameraLoop | None = None
+        self._taken = False  # the page now in view has been taken already
+        self._steady: Any = None  # kiosk.document.SteadyDetector of the running loop
 
     @property
     def material(self) -> Any:
@@ -66,6 +70,7 @@ class DocumentScreen(StepScreen):
         row.add_widget(retake)
         row.add_widget(done)
         self.body.add_widget(row)
+        self.body.add_widget(Widget())
         self._count_pages()
 
     def on_enter(self, *_args) -> None:
@@ -75,7 +80,8 @@ class DocumentScreen(StepScreen):
         from kiosk.document import SteadyDetector, capture, find_page
 
         self.stop()
-        steady = SteadyDetector()
+        self._taken = False
+        self._steady = steady = SteadyDetector()
         camera = self.app.controller.services.document_camera
 
         def look(frame) -> _Seen:
@@ -100,12 +106,17 @@ class DocumentScreen(StepScreen):
         self.preview.show(frame)
         self.preview.set_guide(seen.quad is not None, seen.quad)
         if seen.page is None:
-            self.prompt.text = LAY_DOWN if seen.quad is None else HOLD_STILL
+            if seen.quad is None:
+                self._taken = False  # the page was taken away: ready for the next one
+                self.prompt.text = LAY_DOWN
+            elif not self._taken:
+                self.prompt.text = HOLD_STILL
         elif not seen.page.ok:
             self.prompt.text = seen.page.quality.get("guidance") or LAY_DOWN
         else:
-            self.flow.add_page(seen.page.jpeg)
-            self.prompt.text = "已拍好。如有下一页请换上，全部拍完请点“拍好了”。"
+            self.app.act(lambda: self.flow.add_page(seen.page.jpeg))
+            self._taken = True
+            self.prompt.text = TAKEN
             self._count_pages()
 
     def _count_pages(self) -> None:
@@ -115,6 +126,8 @@ class DocumentScreen(StepScreen):
     def retake(self) -> None:
         self.app.act(self.flow.delete_last_page)
         self._count_pages()
+        self._taken = False
+        self._steady.reset()  # the page still lying there is taken again once steady
         self.prompt.text = LAY_DOWN
 
     def done(self) -> None:

@@ -29,6 +29,8 @@ Script = Generator[Wait, None, None]
 STEP_TIMEOUT_S = 45.0
 DEMO_ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记: 全程网办, a form and no paper materials
 DEMO_PHONE = "13800138000"
+SCAN_ITEM = "KS-SAMPLE-GJJ-TQ-0001"  # 正常退休提取住房公积金: 退休证明 on the document camera
+DEMO_BANK_ACCOUNT = "6222020000000000"
 
 
 class ScenarioFailed(Exception):
@@ -155,6 +157,27 @@ class ScenarioRunner:
     # -- scenarios ----------------------------------------------------------------------------
     def scenario_online(self) -> Script:
         yield from self._to_review()
+        yield from self._submit_rate_finish()
+
+    def scenario_online_scan(self) -> Script:
+        """退休提取公积金: the 退休证明 is laid on the document camera, which takes it by itself."""
+        yield from self._to_form(SCAN_ITEM)
+        yield from self._type("phone", DEMO_PHONE)
+        yield from self._type("bank_account", DEMO_BANK_ACCOUNT)
+        yield from self.tap("choice:reason:正常退休")
+        yield from self.shot("form-filled")
+        yield from self.tap("next")
+        yield from self.screen("materials")
+        flow = self.app.controller.flow
+        yield from self.wait(lambda: bool(flow.pages()), "the page taken by itself")
+        yield from self.frames(3)
+        yield from self.shot("materials")
+        yield from self.tap("doc:done")
+        yield from self.screen("review")
+        yield from self.shot("review")
+        yield from self._submit_rate_finish()
+
+    def _submit_rate_finish(self) -> Script:
         yield from self.tap("submit")
         yield from self.screen("receipt")
         yield from self.shot("receipt")
@@ -218,13 +241,22 @@ class ScenarioRunner:
 
     def _to_review(self) -> Script:
         """From home to the review of a filled-in 全程网办 application."""
+        yield from self._to_form(DEMO_ITEM)
+        yield from self._type("phone", DEMO_PHONE)
+        yield from self.shot("form-filled")
+        yield from self.tap("next")
+        yield from self.screen("review")
+        yield from self.shot("review")
+
+    def _to_form(self, item_code: str) -> Script:
+        """From home through the card and the face check to the item's form."""
         sims = self.terminal.sims
         yield from self.screen("home")
         yield from self.shot("home")
         yield from self.tap("tile:kuasheng")
         yield from self.screen("catalog")
         yield from self.shot("catalog")
-        yield from self.tap(f"item:{DEMO_ITEM}")
+        yield from self.tap(f"item:{item_code}")
         yield from self.screen("guide")
         yield from self.shot("guide")
         yield from self.tap("start")
@@ -237,13 +269,11 @@ class ScenarioRunner:
         sims.idcard.remove()
         yield from self.screen("form")
         yield from self.shot("form")
-        yield from self.tap("field:phone")
-        for digit in DEMO_PHONE:
+
+    def _type(self, field: str, digits: str) -> Script:
+        yield from self.tap(f"field:{field}")
+        for digit in digits:
             yield from self.tap(f"key:{digit}")
-        yield from self.shot("form-filled")
-        yield from self.tap("next")
-        yield from self.screen("review")
-        yield from self.shot("review")
 
     def _record_outcome(self) -> None:
         controller = self.app.controller

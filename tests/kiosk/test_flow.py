@@ -358,3 +358,53 @@ def test_operator_command_closes_between_sessions(kiosk):
         start(kiosk)
     kiosk.state.set_flag("in_service", "true")
     assert start(kiosk).step is Step.IDCARD
+
+
+# -- materials on the document camera ------------------------------------------------------------
+
+SCAN_ITEM = "KS-SAMPLE-GJJ-TQ-0001"  # 退休提取公积金: M01 退休证明 may be scanned
+SCAN_FORM = {"phone": "13800138000", "bank_account": "6222020000000000", "reason": "正常退休"}
+_PAGE: list[bytes] = []
+
+
+def page_jpeg() -> bytes:
+    """A 退休证明 page as the document camera delivers it after capture (a synthetic 12 MP desk)."""
+    if not _PAGE:
+        from kiosk.document import capture
+        from kiosk.document_synth import make_scene
+
+        page = capture(make_scene("good").frame, "grey")
+        assert page.ok
+        _PAGE.append(page.jpeg)
+    return _PAGE[0]
+
+
+def test_scanned_pages_are_uploaded_before_the_application_that_names_them(kiosk, tmp_path):
+    controller = kiosk.controller
+    flow = controller.start(controller.services.catalog.get(SCAN_ITEM))
+    flow.begin()
+    identify(kiosk, flow)
+    assert flow.submit_form(SCAN_FORM) == {}
+    assert flow.step is Step.MATERIALS and flow.current_material.name == "退休证明"
+    with pytest.raises(FlowError, match="还没有拍《退休证明》"):
+        flow.finish_material()
+    flow.add_page(page_jpeg())
+    flow.add_page(page_jpeg())
+    flow.delete_last_page()  # 重拍上一页
+    flow.finish_material()
+    assert flow.step is Step.REVIEW and ("退休证明", "已拍 1 页") in flow.review_lines()
+    flow.submit()
+    case = flow.session.case
+    assert flow.step is Step.RECEIPT and case is not None
+    stored = SimStore(tmp_path / "platform.db").get_case(case["case_no"])
+    (m01,) = stored["application"]["materials"]
+    assert m01["code"] == "M01" and m01["source"] == "scan" and len(m01["material_ids"]) == 1
+    outbox = controller.services.outbox
+    assert outbox.counts()["delivered"] == 2 and outbox.counts()["pending"] == 0  # the page, the case
+    controller.end_session("finished")
+    assert not controller.last_wiped.scans and not controller.last_wiped.personal_data_present
+
+
+def test_items_without_scannable_materials_skip_the_step(kiosk):
+    flow = start(kiosk)
+    assert Step.MATERIALS not in flow.steps and flow.current_material is None
