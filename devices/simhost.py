@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from devices.camera_sim import CameraFeed, share_feed, unshare_feed
 from devices.idcard.simulator import SamSimulator, load_identities
 from devices.printer.virtual import VirtualEscposPrinter
+from devices.scanner import ScannerSimulator
 
 FIND_CARD = bytes([0x20, 0x01])
 READ_BASE = bytes([0x30, 0x01])
@@ -30,6 +31,7 @@ class SimHost:
     def __init__(self) -> None:
         self.idcard: SamSimulator | None = None
         self.printer: VirtualEscposPrinter | None = None
+        self.scanner: ScannerSimulator | None = None
         self.cameras: dict[str, CameraFeed] = {}
         self._camera_urls: dict[str, str] = {}
         self._auto_stop = threading.Event()
@@ -53,6 +55,9 @@ class SimHost:
             paper_mm = int((options or {}).get("paper_mm", query.get("paper_mm", 80)))
             self.printer = VirtualEscposPrinter(Path(query["render"]), paper_mm=paper_mm)
             return f"tcp://127.0.0.1:{self.printer.start_tcp()}"
+        if parts.netloc == "scanner":
+            self.scanner = ScannerSimulator(stable_port=True).start()
+            return f"serial://{self.scanner.port}?baud=9600"
         raise ValueError(f"device {name}: unknown simulator {url}")
 
     def _auto_present(self) -> None:
@@ -80,5 +85,7 @@ class SimHost:
             self.idcard.stop()
         if self.printer is not None:
             self.printer.stop()
+        if self.scanner is not None:
+            self.scanner.stop()
         for name, feed in self.cameras.items():
             unshare_feed(self._camera_urls[name], feed)

@@ -54,6 +54,7 @@ def demo_config(
             "idcard": {"url": f"sim://idcard?identities={identities}" + ("&auto=1" if auto_card else "")},
             "face_camera": {"url": f"sim://camera?source={camera_source}"},
             "printer": {"url": f"sim://printer?render={state_dir / 'printed'}", "paper_mm": 80},
+            "scanner": {"url": "sim://scanner"},
             "document_camera": {"url": f"sim://camera?source={demo_page_scene()}&fps=4"},
         },
         "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},

@@ -15,6 +15,7 @@ from devices.camera import open_camera
 from devices.idcard import IdCardReader
 from devices.manager import DeviceManager, ManagedDevice
 from devices.printer import A4Printer, ReceiptPrinter
+from devices.scanner import open_scanner
 from devices.simhost import SimHost
 from kiosk.catalog import load_catalog
 from kiosk.config import Config, ConfigError
@@ -65,8 +66,12 @@ def open_device(name: str, url: str, options: dict[str, Any]) -> Any:
         driver = A4Printer(url, server=options.get("server"), name=name)
     elif name.endswith("camera"):
         return open_camera(url, name=name, options=options)
+    elif name == "scanner":
+        return open_scanner(url, name=name)
     else:
-        raise ConfigError(f"devices.{name}: unknown device role (idcard, printer, a4_printer, *camera)")
+        raise ConfigError(
+            f"devices.{name}: unknown device role (idcard, printer, a4_printer, scanner, *camera)"
+        )
     driver.open()
     return driver
 
@@ -110,6 +115,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             camera=ManagedDevice(manager, "face_camera"),
             face_detector=FaceDetector(config.face.detector_model),
             face_verifier=_make_verifier(config, platform),
+            scanner=ManagedDevice(manager, "scanner") if "scanner" in config.devices else None,
             document_camera=(
                 ManagedDevice(manager, "document_camera") if "document_camera" in config.devices else None
             ),

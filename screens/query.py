@@ -7,18 +7,23 @@ code, a web address, anything malformed) is refused with a sentence saying what 
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.uix.widget import Widget
 
+from devices.base import DeviceError
 from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
 from screens.preview import CameraLoop, CameraPreview
 from screens.widgets import BigButton, Panel, Text
 
+log = logging.getLogger(__name__)
 WRONG_CODE = "这不是办件回执上的二维码，请扫描回执上的二维码。"
 
 
@@ -53,6 +58,7 @@ class ScanScreen(KioskScreen):
         super().__init__(app, name="scan", **kwargs)
         self.preview = CameraPreview(aspect=720 / 1280)
         self._loop: CameraLoop | None = None
+        self._scanner_stop = threading.Event()
         self.shown_at: float | None = None  # when the code was seen (the scenario measures scan → timeline)
 
     def refresh(self) -> None:
@@ -74,7 +80,13 @@ class ScanScreen(KioskScreen):
 
         self.stop()
         self.shown_at = None
-        camera = self.app.controller.services.camera
+        services = self.app.controller.services
+        if services.scanner is not None:  # a code scanner too: whichever sees the code first
+            self._scanner_stop = threading.Event()
+            threading.Thread(
+                target=self._listen, args=(services.scanner, self._scanner_stop), daemon=True, name="scanner"
+            ).start()
+        camera = services.camera
         self._loop = CameraLoop(
             camera.read_frame,
             lambda frame: next(iter(scan_frame(frame)), None),
@@ -84,16 +96,34 @@ class ScanScreen(KioskScreen):
         )
 
     def stop(self) -> None:
+        self._scanner_stop.set()
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
+
+    def _listen(self, scanner: Any, stop: threading.Event) -> None:
+        from kiosk.qr import classify_bytes
+
+        while not stop.is_set():
+            try:
+                data = scanner.read_code(0.5)
+            except DeviceError as err:  # unplugged: the camera still works; try again shortly
+                log.warning("code scanner: %s", err.detail or err.completion)
+                stop.wait(2.0)
+                continue
+            if data:
+                scan = classify_bytes(data)
+                Clock.schedule_once(lambda _dt, s=scan: None if stop.is_set() else self._found(s))
+                return
 
     def _show(self, frame, scan) -> None:
         if self._loop is None:
             return
         self.preview.show(frame)
-        if scan is None:
-            return
+        if scan is not None:
+            self._found(scan)
+
+    def _found(self, scan: Any) -> None:
         self.stop()
         self.shown_at = time.monotonic()
         if scan.refusal:

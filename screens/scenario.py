@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.tests.common import UnitTestTouch
@@ -214,6 +215,7 @@ class ScenarioRunner:
     def scenario_query(self) -> Script:
         """A citizen holds a receipt's QR code up to the camera and reads the case's progress."""
         from kiosk.demo import demo_application, demo_proof, receipt_photo
+        from kiosk.receipt import receipt_qr_payload
 
         platform = self.app.controller.services.platform
         ref = f"{self.app.controller.services.config.terminal.id}-query-{int(time.time())}"
@@ -228,7 +230,8 @@ class ScenarioRunner:
         yield from self.screen("scan")
         yield from self.pause(0.3)
         yield from self.shot("scan")
-        self.terminal.sims.cameras["face_camera"].show(receipt_photo(case["case_no"], case["query_code"]))
+        camera = self.terminal.sims.cameras["face_camera"]
+        camera.show(receipt_photo(case["case_no"], case["query_code"]))
         shown = time.monotonic()
         yield from self.wait(lambda: self.app.manager.current == "progress", "screen progress")
         self.summary["scan_to_timeline_ms"] = round((time.monotonic() - shown) * 1000)
@@ -238,6 +241,17 @@ class ScenarioRunner:
         yield from self.tap("finish")
         yield from self.screen("home")
         yield from self.shot("home-again")
+        # The same receipt on the code scanner beside the screen (a serial scanner on a pty).
+        camera.show(np.full((720, 1280, 3), 110, np.uint8))  # the receipt is no longer in front of it
+        yield from self.tap("tile:query")
+        yield from self.screen("query")
+        yield from self.tap("query:scan")
+        yield from self.screen("scan")
+        self.terminal.sims.scanner.scan(receipt_qr_payload(case["case_no"], case["query_code"]).encode())
+        yield from self.screen("progress")
+        yield from self.shot("progress-scanner", "progress")
+        yield from self.tap("finish")
+        yield from self.screen("home")
 
     def _to_review(self) -> Script:
         """From home to the review of a filled-in 全程网办 application."""

@@ -1,4 +1,5 @@
-"""查询 on the real UI: a receipt's QR code held up to the camera opens that case's progress."""
+"""查询 on the real UI: a receipt's QR code held up to the camera, then to the serial code scanner, opens
+that case's progress."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def test_scanning_a_receipt_shows_the_case_progress(run_scenario):
     assert run.result.returncode == 0, run.result.stderr[-3000:]
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["case_no"].startswith("KS")
-    assert summary["screens"] == ["home", "query", "scan", "progress", "home-again"]
+    assert summary["screens"] == ["home", "query", "scan", "progress", "home-again", "progress-scanner"]
     assert isinstance(summary["scan_to_timeline_ms"], int)  # reported, never asserted on (noisy machines)
     progress = np.asarray(Image.open(run.artifacts / "04-progress.png").convert("L"))
     assert len(np.unique(progress)) > 8
