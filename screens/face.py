@@ -83,14 +83,13 @@ class FaceScreen(StepScreen):
         self.progress.value = update.progress
         if update.prompt:
             self.prompt.text = update.prompt
-        if update.phase == "passed":
+        if update.phase in ("passed", "failed"):
+            # Both end in verify_face: it matches a passed check, and counts a failed one as an
+            # attempt, saying what to do (after too many, to ask staff).
             self.stop_check()
-            self.prompt.text = VERIFYING
+            self.prompt.text = VERIFYING if update.phase == "passed" else ""
             flow, check = self.flow, self._check
             self.app.run_worker(lambda: flow.verify_face(check), self._failed)
-        elif update.phase == "failed":
-            self.stop_check()
-            self._failed(update.reason or "核验未通过，请重试。")
 
     def _failed(self, message: str) -> None:
         self.stop_check()

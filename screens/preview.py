@@ -59,6 +59,7 @@ class CameraPreview(Image):
             self._frame_size = (width, height)
         self._texture.blit_buffer(np.ascontiguousarray(frame).tobytes(), colorfmt="bgr", bufferfmt="ubyte")
         self.texture = self._texture
+        self.opacity = 1
         self.canvas.ask_update()
         self._redraw()
 
@@ -71,6 +72,7 @@ class CameraPreview(Image):
     def clear(self) -> None:
         """Nothing of the citizen stays on screen (the texture is kept for reuse, not shown)."""
         self.texture = None
+        self.opacity = 0  # an Image without a texture would show a white box
         self._quad = None
         self._guide_line.points = []
 

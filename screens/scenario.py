@@ -262,8 +262,40 @@ class ScenarioRunner:
         yield from self.screen("review")
         yield from self.shot("review")
 
+    def scenario_face_replay(self) -> Script:
+        """A photo held up to the camera: the liveness check refuses it, the citizen may try again,
+        and after `[face] attempts_before_staff` failures the screen sends them to staff."""
+        from kiosk.facepose_sim import still
+
+        actor, self.app.simulated_face = self.app.simulated_face, None  # nobody follows the prompts
+        self.terminal.sims.cameras["face_camera"].show(still(actor.view, 1), loop=True)
+        yield from self._to_face(DEMO_ITEM)
+        attempts = self.app.controller.services.config.face.attempts_before_staff
+        face = self.app.manager.get_screen("face")
+        for attempt in range(1, attempts + 1):
+            yield from self.wait(lambda: face.error_message is not None, f"refusal {attempt}")
+            if attempt == 1:
+                yield from self.shot("face-refused", "face")
+            if attempt < attempts:
+                yield from self.tap("error:retry")
+        if "工作人员" not in (face.error_message or ""):
+            raise ScenarioFailed(f"after {attempts} refusals the screen says {face.error_message!r}")
+        yield from self.shot("face-staff", "face")
+        self.terminal.sims.idcard.remove()
+        yield from self.tap("error:home")
+        self._record_outcome()
+        yield from self.screen("home")
+        yield from self.shot("home-again")
+
     def _to_form(self, item_code: str) -> Script:
         """From home through the card and the face check to the item's form."""
+        yield from self._to_face(item_code)
+        self.terminal.sims.idcard.remove()
+        yield from self.screen("form")
+        yield from self.shot("form")
+
+    def _to_face(self, item_code: str) -> Script:
+        """From home through the card to the face check."""
         sims = self.terminal.sims
         yield from self.screen("home")
         yield from self.shot("home")
@@ -280,9 +312,6 @@ class ScenarioRunner:
         yield from self.screen("face")
         yield from self.pause(1.0)  # the live preview and the first prompt show
         yield from self.shot("face")
-        sims.idcard.remove()
-        yield from self.screen("form")
-        yield from self.shot("form")
 
     def _type(self, field: str, digits: str) -> Script:
         yield from self.tap(f"field:{field}")
