@@ -4,12 +4,16 @@ document frame to an A4 page — each printed by its own benchmark with its same
 
 from __future__ import annotations
 
+import cv2
+
 from kiosk.bench import load
 
 PARTS = (("P4 face", "face"), ("P5 QR", "qr"), ("P6 document", "document"))
 
 
 def main() -> None:
+    threads = cv2.getNumThreads()
     for title, name in PARTS:
+        cv2.setNumThreads(threads)  # each part starts from the machine's default, whatever the last one set
         print(f"-- {title} (kiosk bench {name}) --", flush=True)
         load(name).main()
