@@ -17,6 +17,7 @@ from importlib import metadata
 from typing import Any
 
 from kiosk.config import Config
+from kiosk.help_request import pending_help
 from kiosk.outbox import Outbox
 from kiosk.platform.client import PlatformClient
 from kiosk.platform.commands import verify_command
@@ -105,6 +106,9 @@ class Agent:
         refused = self._refused_cases()
         if refused is not None:
             devices.insert(0, refused)
+        help_call = pending_help(self.state)  # a citizen waiting for staff comes first
+        if help_call is not None:
+            devices.insert(0, help_call)
         return {
             "software_version": metadata.version("kiosk"),
             "uptime_s": int(self._clock() - self._started),

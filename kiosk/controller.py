@@ -9,6 +9,7 @@ from typing import Any
 
 from kiosk.catalog import Item
 from kiosk.flow import Flow, FlowError
+from kiosk.help_request import clear_help, request_help
 from kiosk.service import IN_SERVICE, ServiceState
 from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
@@ -47,9 +48,15 @@ class KioskController:
         log.info("session %s started item=%s mode=%s", self.session.id[:8], item.code, mode)
         return self.flow
 
+    def request_help(self, screen: str) -> None:
+        if self.services.state is not None:
+            request_help(self.services.state, screen)
+
     def end_session(self, reason: str) -> None:
         """Wipe whatever the citizen left behind; called on finish, cancel and timeout."""
         if self.session is not None:
+            if self.services.state is not None:
+                clear_help(self.services.state)  # staff helped, or the citizen has gone
             log.info("session %s ended: %s", self.session.id[:8], reason)
             case = self.session.case or {}
             self.last_outcome = {

@@ -116,6 +116,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
             face_detector=FaceDetector(config.face.detector_model),
             face_verifier=_make_verifier(config, platform),
             scanner=ManagedDevice(manager, "scanner") if "scanner" in config.devices else None,
+            state=state,
             document_camera=(
                 ManagedDevice(manager, "document_camera") if "document_camera" in config.devices else None
             ),

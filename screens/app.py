@@ -67,7 +67,17 @@ class TopBar(Panel):
             width=dp(180),
         )
         self.home.tid = "home_button"
-        for widget in (self.title, self.countdown, self.home):
+        self.help = BigButton(
+            "呼叫工作人员",
+            app.call_staff,
+            bg=theme.ACCENT,
+            size=theme.FONT_SMALL,
+            height=100,
+            size_hint_x=None,
+            width=dp(240),
+        )
+        self.help.tid = "help"
+        for widget in (self.title, self.countdown, self.help, self.home):
             widget.pos_hint = {"center_y": 0.5}
             self.add_widget(widget)
 
@@ -257,6 +267,19 @@ class KioskApp(App):
         self._cancel_card = threading.Event()
         return self._cancel_card
 
+    # -- help ------------------------------------------------------------------------------
+    def call_staff(self) -> None:
+        """From any screen: staff and operators are told; the citizen is told someone is coming."""
+        self.controller.request_help(self.manager.current)
+        view = ModalView(size_hint=(0.8, None), height=dp(420), auto_dismiss=True)
+        box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
+        box.add_widget(Text("已通知工作人员，请稍候。", size=theme.FONT_HEADING, halign="center"))
+        ok = BigButton("好的", view.dismiss)
+        ok.tid = "help:ok"
+        box.add_widget(ok)
+        view.add_widget(box)
+        view.open()
+
     # -- in/out of service ------------------------------------------------------------------
     def _check_service(self, _dt: float = 0.0) -> None:
         """Between sessions only: a citizen already at work finishes (or is told at submit)."""
@@ -280,7 +303,7 @@ class KioskApp(App):
         away = self.manager.current not in ("home", "closed")
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())
-        self.top_bar.countdown.text = f"{left} 秒后返回首页" if away else ""
+        self.top_bar.countdown.text = f"还剩 {left} 秒" if away else ""  # then home, wiped
         if state is IdleState.EXPIRED:
             log.info("idle timeout: back to home")
             self.go_home()

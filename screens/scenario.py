@@ -253,6 +253,30 @@ class ScenarioRunner:
         yield from self.tap("finish")
         yield from self.screen("home")
 
+    def scenario_timeout(self) -> Script:
+        """A citizen calls for staff mid-form, then walks away: the countdown warns, the session is
+        wiped and the kiosk goes home; the help call ends with the session."""
+        from kiosk.help_request import pending_help
+
+        idle = self.app.controller.idle
+        idle.timeout_s, idle.warning_s = 12.0, 6.0  # the hall waits 90 s; the demo need not
+        yield from self._to_form(DEMO_ITEM)
+        yield from self.tap("field:phone")
+        for digit in DEMO_PHONE[:5]:
+            yield from self.tap(f"key:{digit}")
+        yield from self.tap("help")
+        yield from self.wait(lambda: self.find("help:ok") is not None, "help confirmation")
+        yield from self.shot("help", "form")
+        state = self.app.controller.services.state
+        self.summary["help_requested"] = pending_help(state) is not None
+        yield from self.tap("help:ok")
+        yield from self.wait(lambda: self.find("stay") is not None, "the countdown warning")
+        yield from self.shot("timeout-warning", "form")
+        yield from self.screen("home")
+        self._record_outcome()
+        self.summary["help_cleared"] = pending_help(state) is None
+        yield from self.shot("home-again")
+
     def _to_review(self) -> Script:
         """From home to the review of a filled-in 全程网办 application."""
         yield from self._to_form(DEMO_ITEM)

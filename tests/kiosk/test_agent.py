@@ -130,3 +130,15 @@ def test_agent_without_an_outbox_still_tells_operators(terminal):
     assert mine["in_service"] is False
     storage = mine["devices_needing_action"][0]
     assert storage["name"] == "storage" and storage["action"] == "maintenance"
+
+
+def test_a_citizen_calling_for_staff_reaches_the_fleet_page(terminal):
+    from kiosk.help_request import request_help
+
+    t = terminal
+    request_help(t.state, "face")
+    assert t.agent.run_once().heartbeat
+    fleet = requests.get(t.server.base_url + "/ops/terminals", timeout=5).json()["terminals"]
+    mine = next(x for x in fleet if x["terminal_id"] == TERMINAL)
+    (call,) = [d for d in mine["devices_needing_action"] if d["name"] == "help"]
+    assert call["action"] == "clear"
