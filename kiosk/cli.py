@@ -30,7 +30,7 @@ from kiosk.outbox import OutboxUnavailable
 from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
-SCENARIOS = ("online", "online_scan", "disk_full", "query", "face_replay", "timeout")
+SCENARIOS = ("online", "online_scan", "disk_full", "query", "query_code", "face_replay", "timeout")
 
 
 def build_parser() -> argparse.ArgumentParser:

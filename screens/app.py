@@ -28,7 +28,7 @@ from screens.document import DocumentScreen
 from screens.face import FaceScreen
 from screens.home import HomeScreen
 from screens.items import CatalogScreen, GuideScreen
-from screens.query import ProgressScreen, QueryMenuScreen, ScanScreen
+from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
 from screens.steps import (
     DoneScreen,
     FormScreen,
@@ -133,6 +133,7 @@ class KioskApp(App):
             DoneScreen,
             QueryMenuScreen,
             ScanScreen,
+            QueryCodeScreen,
             ProgressScreen,
         ):
             self.manager.add_widget(screen_class(self))

@@ -21,7 +21,7 @@ from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
 from screens.preview import CameraLoop, CameraPreview
-from screens.widgets import BigButton, Panel, Text
+from screens.widgets import BigButton, NumPad, Panel, Text
 
 log = logging.getLogger(__name__)
 WRONG_CODE = "这不是办件回执上的二维码，请扫描回执上的二维码。"
@@ -40,6 +40,11 @@ class QueryMenuScreen(KioskScreen):
         scan = BigButton("扫描回执二维码\n查询办理进度", lambda: self.app.show("scan"), height=260)
         scan.tid = "query:scan"
         self.body.add_widget(scan)
+        typed = BigButton(
+            "输入办件编号和查询码", lambda: self.app.show("query_code"), bg=theme.PRIMARY_DARK, height=200
+        )
+        typed.tid = "query:code"
+        self.body.add_widget(typed)
         certificates = BigButton(
             "打印证明\n（社保参保证明等）",
             lambda: self.app.open_catalog("query"),
@@ -144,6 +149,69 @@ class ScanScreen(KioskScreen):
 
     def forget(self) -> None:
         self.on_leave()
+
+
+class QueryCodeScreen(KioskScreen):
+    """The case number (KS + 16 digits) and the 6-digit query code from the receipt, on a keypad."""
+
+    title = "输入查询信息"
+    FIELDS = (
+        ("case_no", "办件编号（回执上 KS 后面的 16 位数字）", 16),
+        ("query_code", "查询码（6 位数字）", 6),
+    )
+
+    def __init__(self, app, **kwargs) -> None:
+        super().__init__(app, name="query_code", **kwargs)
+        self.values = {"case_no": "", "query_code": ""}
+        self.focused = "case_no"
+
+    def refresh(self) -> None:
+        self.body.clear_widgets()
+        self.values, self.focused = {"case_no": "", "query_code": ""}, "case_no"
+        self.boxes: dict[str, BigButton] = {}
+        for field, label, _length in self.FIELDS:
+            self.body.add_widget(Text(label, color=theme.TEXT_MUTED))
+            box = BigButton("", lambda f=field: self._focus(f), bg=theme.SURFACE, fg=theme.TEXT, height=110)
+            box.tid = f"field:{field}"
+            self.boxes[field] = box
+            self.body.add_widget(box)
+        self.body.add_widget(NumPad(self._key))
+        search = BigButton("查询", self._search)
+        search.tid = "next"
+        self.body.add_widget(search)
+        self.body.add_widget(Widget())
+        self._show_values()
+
+    def _focus(self, field: str) -> None:
+        self.focused = field
+        self._show_values()
+
+    def _key(self, key: str) -> None:
+        limit = dict((f, n) for f, _label, n in self.FIELDS)[self.focused]
+        value = self.values[self.focused]
+        if key == "del":
+            value = value[:-1]
+        elif key == "clear":
+            value = ""
+        elif len(value) < limit:
+            value += key
+        self.values[self.focused] = value
+        if len(value) == limit and self.focused == "case_no":
+            self.focused = "query_code"  # the next thing on the receipt
+        self._show_values()
+
+    def _show_values(self) -> None:
+        for field, box in self.boxes.items():
+            shown = ("KS " if field == "case_no" else "") + self.values[field]
+            box.text = shown + ("｜" if field == self.focused else "")  # where the next digit goes
+
+    def _search(self) -> None:
+        self.clear_error()
+        self.app.lookup_case("KS" + self.values["case_no"], self.values["query_code"], self.show_error)
+
+    def forget(self) -> None:
+        self.values = {"case_no": "", "query_code": ""}
+        self.body.clear_widgets()
 
 
 class ProgressScreen(KioskScreen):

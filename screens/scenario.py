@@ -214,13 +214,10 @@ class ScenarioRunner:
 
     def scenario_query(self) -> Script:
         """A citizen holds a receipt's QR code up to the camera and reads the case's progress."""
-        from kiosk.demo import demo_application, demo_proof, receipt_photo
+        from kiosk.demo import receipt_photo
         from kiosk.receipt import receipt_qr_payload
 
-        platform = self.app.controller.services.platform
-        ref = f"{self.app.controller.services.config.terminal.id}-query-{int(time.time())}"
-        body = demo_application(demo_proof(platform), ref)
-        case = platform.submit_application(body, str(uuid.uuid4()))  # an earlier visit's case
+        case = self._earlier_case()
         yield from self.screen("home")
         yield from self.shot("home")
         yield from self.tap("tile:query")
@@ -276,6 +273,36 @@ class ScenarioRunner:
         self._record_outcome()
         self.summary["help_cleared"] = pending_help(state) is None
         yield from self.shot("home-again")
+
+    def scenario_query_code(self) -> Script:
+        """The receipt's case number and query code typed on the keypad instead of scanned."""
+        case = self._earlier_case()
+        yield from self.screen("home")
+        yield from self.tap("tile:query")
+        yield from self.screen("query")
+        yield from self.shot("query")
+        yield from self.tap("query:code")
+        yield from self.screen("query_code")
+        for digit in case["case_no"].removeprefix("KS"):
+            yield from self.tap(f"key:{digit}")
+        for digit in case["query_code"]:
+            yield from self.tap(f"key:{digit}")
+        yield from self.shot("query_code")
+        yield from self.tap("next")
+        yield from self.screen("progress")
+        self.summary.update(case_no=case["case_no"], item_code=DEMO_ITEM, mode="query")
+        yield from self.shot("progress")
+        yield from self.tap("finish")
+        yield from self.screen("home")
+        yield from self.shot("home-again")
+
+    def _earlier_case(self) -> dict:
+        """A case submitted on an earlier visit (straight to the platform), to look up."""
+        from kiosk.demo import demo_application, demo_proof
+
+        platform = self.app.controller.services.platform
+        ref = f"{self.app.controller.services.config.terminal.id}-query-{uuid.uuid4().hex[:8]}"
+        return platform.submit_application(demo_application(demo_proof(platform), ref), str(uuid.uuid4()))
 
     def _to_review(self) -> Script:
         """From home to the review of a filled-in 全程网办 application."""
