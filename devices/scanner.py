@@ -25,24 +25,15 @@ import select
 import shutil
 import struct
 import tempfile
-import threading
 import time
-import tty
-from types import TracebackType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import serial
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
-from devices.lifecycle import Lifecycle
-
-try:
-    import termios
-
-    # pyserial lets termios.error (not an OSError) escape from tcflush/tcsetattr on a vanished tty.
-    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - non-POSIX
-    _PORT_ERRORS = (serial.SerialException, OSError)
+from devices.pty_sim import PtyPort, PtySimulator, SimulatorBase
+from devices.reconnecting import PORT_ERRORS as _PORT_ERRORS
+from devices.reconnecting import ReconnectingDevice, close_serial, open_serial, split_serial_url
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +46,6 @@ _POLL_S = 0.02  # pyserial read timeout; read_code loops on it until its deadlin
 # (a cable plugged mid-code, a half-typed line) and must not be glued to the next code.
 _STALE_S = 1.0
 _TERMINATORS = b"\r\n"
-
-
-def _split_url(url: str, default_baud: int) -> tuple[str, int]:
-    """`serial:///dev/x?baud=N` -> ("/dev/x", N); anything else goes to pyserial unchanged."""
-    if not url.lower().startswith("serial://"):
-        return url, default_baud
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    baud = (query.get("baud") or query.get("baudrate") or [str(default_baud)])[0]
-    path = parts.netloc + parts.path
-    if not path or not baud.isdigit():
-        raise DeviceError(
-            Completion.UNSUPPORTED,
-            MSG_NOT_CONNECTED,
-            detail=f"bad serial URL {url!r}",
-            action=Action.MAINTENANCE,
-        )
-    return path, int(baud)
 
 
 def _lost(what: str, exc: BaseException | str) -> DeviceError:
@@ -136,88 +109,22 @@ class _LineAssembler:
         return line
 
 
-class SerialScanner(Lifecycle):
-    """A serial / USB-CDC scanner. Thread-safe; `read_code` returns one code's bytes or None.
-
-    Lifecycle (devices/lifecycle.py): `open()` claims and enables; a lost port (unplug) raises
-    DeviceError(DEVICE_NOT_READY) once, status() says NO_DEVICE, and the next read_code reopens.
-    Counters: `scans` (codes delivered), `errors` (faults, not citizens' overlong codes), `dropped`.
+class _Scanner(ReconnectingDevice):
+    """What both scanner drivers share: open/close/reopen (devices/reconnecting.py), `read_code`'s
+    counting and logging, and a status that is the port's state. A driver provides how to open and
+    drop its handle, `_read_locked` (bytes from the handle turned into one code) and `_status_details`.
     """
 
     kind = "scanner"
+    _noun = "scanner"
 
-    def __init__(
-        self, url: str, *, baudrate: int = 9600, name: str = "scanner", max_line: int = MAX_LINE
-    ) -> None:
-        self.url, self.name = url, name
-        self._port, self.baudrate = _split_url(url, baudrate)
-        self._lines = _LineAssembler(max_line)
-        self._lock = threading.Lock()
-        self._ser: serial.SerialBase | None = None
-        self._want_open = False
-        self._lost = False
-        self._lifecycle_init(f"serial:{self._port}")
-
-    def open(self) -> None:
-        def do_open() -> None:
-            with self._lock:
-                if self._ser is None:
-                    self._open_locked()
-                self._want_open = True
-
-        self._lc_open(do_open)
-
-    def close(self) -> None:
-        def do_close() -> None:
-            with self._lock:
-                self._want_open = False
-                self._lost = False
-                self._drop_locked()
-
-        self._lc_close(do_close)
-
-    def __enter__(self) -> SerialScanner:
-        self.open()
-        return self
-
-    def _open_locked(self) -> None:
-        try:
-            ser = serial.serial_for_url(
-                self._port,
-                baudrate=self.baudrate,
-                timeout=_POLL_S,
-                exclusive=True,  # two readers would each get half of every code
-                do_not_open=True,
-            )
-            ser.open()
-        except (*_PORT_ERRORS, ValueError) as exc:
-            raise DeviceError(
-                Completion.DEVICE_NOT_READY,
-                MSG_NOT_CONNECTED,
-                detail=f"cannot open {self._port}: {type(exc).__name__}: {exc}",
-                action=Action.MAINTENANCE,
-            ) from exc
-        self._ser = ser
-        self._lines.buf.clear()  # half a code from before an unplug is not the start of the next
-        if self._lost:
-            self._lost = False
-            log.warning("%s: scanner is back on %s", self.name, self._port)
-        else:
-            log.info("%s: opened %s at %d bps", self.name, self._port, self.baudrate)
-
-    def _drop_locked(self) -> None:
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except _PORT_ERRORS:
-                log.warning("%s: error while closing port", self.name)
-
-    def _port_lost_locked(self, error: DeviceError) -> None:
-        if not self._lost:
-            self._lost = True
-            log.warning("%s: scanner disconnected (%s); will reopen on next use", self.name, error.detail)
-        self._drop_locked()
+    def _not_open_error(self, what: str) -> DeviceError:
+        return DeviceError(
+            Completion.SEQUENCE_ERROR,
+            MSG_NOT_CONNECTED,
+            detail="scanner not open",
+            action=Action.MAINTENANCE,
+        )
 
     def read_code(self, timeout_s: float = 1.0) -> bytes | None:
         """The next code's raw bytes (terminator stripped), or None when none came within `timeout_s`.
@@ -226,22 +133,60 @@ class SerialScanner(Lifecycle):
         (unplugged / still gone), INVALID_DATA (a code longer than `max_line`, dropped), SEQUENCE_ERROR.
         """
         with self._operation("read_code", _citizens_code), self._lock:
+            self._reopen_if_lost_locked("read_code")
             code = self._read_locked(timeout_s)
         if code is not None:
             self._count("scans")
-            log.info("%s: code of %d bytes", self.name, len(code))
+            self._log.info("%s: code of %d bytes", self.name, len(code))
         return code
 
     def _read_locked(self, timeout_s: float) -> bytes | None:
-        if self._ser is None:
-            if not self._want_open:
-                raise DeviceError(
-                    Completion.SEQUENCE_ERROR,
-                    MSG_NOT_CONNECTED,
-                    detail="scanner not open",
-                    action=Action.MAINTENANCE,
-                )
-            self._open_locked()  # lost earlier: it may be back (DEVICE_NOT_READY if not)
+        """One code from the open handle within `timeout_s`, or None; `_port_lost_locked` on a loss."""
+        raise NotImplementedError
+
+    def _status_details(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def status(self) -> DeviceStatus:
+        """Never raises. A scanner has no portable status query: the port's state is the status."""
+        details = self._status_details()
+        if self._lost:
+            return DeviceStatus(self.name, self.kind, DeviceState.NO_DEVICE, details, Action.MAINTENANCE)
+        if not self._is_open():
+            return DeviceStatus(self.name, self.kind, DeviceState.OFFLINE, details)
+        return DeviceStatus(self.name, self.kind, DeviceState.ONLINE, details)
+
+
+class SerialScanner(_Scanner):
+    """A serial / USB-CDC scanner. Thread-safe; `read_code` returns one code's bytes or None.
+
+    Lifecycle (devices/lifecycle.py): `open()` claims and enables; a lost port (unplug) raises
+    DeviceError(DEVICE_NOT_READY) once, status() says NO_DEVICE, and the next read_code reopens.
+    Counters: `scans` (codes delivered), `errors` (faults, not citizens' overlong codes), `dropped`.
+    """
+
+    def __init__(
+        self, url: str, *, baudrate: int = 9600, name: str = "scanner", max_line: int = MAX_LINE
+    ) -> None:
+        self.url, self.name = url, name
+        self._port, self.baudrate = split_serial_url(url, baudrate, MSG_NOT_CONNECTED)
+        self._lines = _LineAssembler(max_line)
+        self._ser: serial.SerialBase | None = None
+        self._reconnecting_init(f"serial:{self._port}")
+
+    def _is_open(self) -> bool:
+        return self._ser is not None
+
+    def _open_locked(self) -> None:
+        self._ser = open_serial(self._port, self.baudrate, timeout=_POLL_S, message=MSG_NOT_CONNECTED)
+        self._lines.buf.clear()  # half a code from before an unplug is not the start of the next
+        self._opened_locked(self._port, f" at {self.baudrate} bps")
+
+    def _drop_locked(self) -> None:
+        ser, self._ser = self._ser, None
+        close_serial(ser, self.name, log)
+
+    def _read_locked(self, timeout_s: float) -> bytes | None:
         ser = self._ser
         assert ser is not None
         deadline = time.monotonic() + timeout_s
@@ -270,14 +215,8 @@ class SerialScanner(Lifecycle):
             log.warning("%s: overlong code dropped", self.name)
             raise
 
-    def status(self) -> DeviceStatus:
-        """Never raises. A scanner has no portable status query: the port's state is the status."""
-        details = {"port": self._port}
-        if self._lost:
-            return DeviceStatus(self.name, self.kind, DeviceState.NO_DEVICE, details, Action.MAINTENANCE)
-        if self._ser is None:
-            return DeviceStatus(self.name, self.kind, DeviceState.OFFLINE, details)
-        return DeviceStatus(self.name, self.kind, DeviceState.ONLINE, details)
+    def _status_details(self) -> dict[str, object]:
+        return {"port": self._port}
 
     def _exercise(self, level: HealthLevel) -> dict[str, object]:
         """EXTERNAL: the line is still there (a vanished tty fails the ioctl); nobody scans."""
@@ -398,15 +337,13 @@ class _KeyDecoder:
         return None
 
 
-class HidScanner(Lifecycle):
+class HidScanner(_Scanner):
     """A keyboard-wedge scanner read from its evdev node; `read_code` returns one code's bytes or None.
 
     `grab=True` takes the device exclusively (EVIOCGRAB) so its keystrokes reach only this driver; a
     node that is not an evdev device (a FIFO in tests) cannot be grabbed and is read anyway.
     Counters: `scans`, `errors`, `dropped`.
     """
-
-    kind = "scanner"
 
     def __init__(
         self, url: str, *, name: str = "scanner", grab: bool = True, max_line: int = MAX_LINE
@@ -416,34 +353,12 @@ class HidScanner(Lifecycle):
         self._path = parts.netloc + parts.path if parts.scheme == "hid" else url
         self._keys = _KeyDecoder(max_line)
         self._lines: list[bytes] = []
-        self._lock = threading.Lock()
         self._fd: int | None = None
         self._grabbed = False
-        self._want_open = False
-        self._lost = False
-        self._lifecycle_init(f"evdev:{self._path}")
+        self._reconnecting_init(f"evdev:{self._path}")
 
-    def open(self) -> None:
-        def do_open() -> None:
-            with self._lock:
-                if self._fd is None:
-                    self._open_locked()
-                self._want_open = True
-
-        self._lc_open(do_open)
-
-    def close(self) -> None:
-        def do_close() -> None:
-            with self._lock:
-                self._want_open = False
-                self._lost = False
-                self._drop_locked()
-
-        self._lc_close(do_close)
-
-    def __enter__(self) -> HidScanner:
-        self.open()
-        return self
+    def _is_open(self) -> bool:
+        return self._fd is not None
 
     def _open_locked(self) -> None:
         try:
@@ -474,11 +389,7 @@ class HidScanner(Lifecycle):
                 )
         self._fd = fd
         self._keys = _KeyDecoder(self._keys.max_line)  # no half code or held shift across a replug
-        if self._lost:
-            self._lost = False
-            log.warning("%s: scanner is back on %s", self.name, self._path)
-        else:
-            log.info("%s: opened %s", self.name, self._path)
+        self._opened_locked(self._path)
 
     def _drop_locked(self) -> None:
         fd, self._fd = self._fd, None
@@ -486,31 +397,7 @@ class HidScanner(Lifecycle):
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing also ends the grab
 
-    def _port_lost_locked(self, error: DeviceError) -> None:
-        if not self._lost:
-            self._lost = True
-            log.warning("%s: scanner disconnected (%s); will reopen on next use", self.name, error.detail)
-        self._drop_locked()
-
-    def read_code(self, timeout_s: float = 1.0) -> bytes | None:
-        """The next code typed (Enter stripped), or None within `timeout_s`; errors as SerialScanner's."""
-        with self._operation("read_code", _citizens_code), self._lock:
-            code = self._read_locked(timeout_s)
-        if code is not None:
-            self._count("scans")
-            log.info("%s: code of %d bytes", self.name, len(code))
-        return code
-
     def _read_locked(self, timeout_s: float) -> bytes | None:
-        if self._fd is None:
-            if not self._want_open:
-                raise DeviceError(
-                    Completion.SEQUENCE_ERROR,
-                    MSG_NOT_CONNECTED,
-                    detail="scanner not open",
-                    action=Action.MAINTENANCE,
-                )
-            self._open_locked()
         fd = self._fd
         assert fd is not None
         deadline = time.monotonic() + timeout_s
@@ -542,16 +429,8 @@ class HidScanner(Lifecycle):
                 raise error
             self._lines += self._keys.feed(data, time.monotonic())
 
-    def status(self) -> DeviceStatus:
-        details: dict[str, object] = {
-            "port": self._path,
-            "grabbed": self._grabbed if self._fd is not None else None,
-        }
-        if self._lost:
-            return DeviceStatus(self.name, self.kind, DeviceState.NO_DEVICE, details, Action.MAINTENANCE)
-        if self._fd is None:
-            return DeviceStatus(self.name, self.kind, DeviceState.OFFLINE, details)
-        return DeviceStatus(self.name, self.kind, DeviceState.ONLINE, details)
+    def _status_details(self) -> dict[str, object]:
+        return {"port": self._path, "grabbed": self._grabbed if self._fd is not None else None}
 
     def _exercise(self, level: HealthLevel) -> dict[str, object]:
         """EXTERNAL: the node is still there; nobody scans."""
@@ -569,7 +448,7 @@ PORT_NAME = "usb-SIM_Barcode_Scanner-if00-port0"
 HID_NAME = "usb-SIM_Barcode_Scanner-event-kbd"
 
 
-class ScannerSimulator:
+class ScannerSimulator(PtySimulator):
     """A serial scanner on a real pty: `scan(payload)` types a code as the scanner would send it.
 
     `port` is a stable symlink (like /dev/serial/by-id/…) when `stable_port`, else the pty slave.
@@ -578,79 +457,34 @@ class ScannerSimulator:
 
     def __init__(self, *, stable_port: bool = False, terminator: bytes = b"\r\n") -> None:
         self.stable_port, self.terminator = stable_port, terminator
-        self.port: str | None = None
-        self.pty_path: str | None = None
-        self._dir: str | None = None
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._started = False
+        self._pty = PtyPort(PORT_NAME if stable_port else None, prefix="scansim-")
 
     def start(self) -> ScannerSimulator:
-        if not self._started:
-            self._started = True
-            if self.stable_port:
-                self._dir = tempfile.mkdtemp(prefix="scansim-")
-                self.port = os.path.join(self._dir, PORT_NAME)
+        if not self._pty.started:
+            self._pty.start()
             self.replug()
         return self
 
     def stop(self) -> None:
-        if self._started:
-            self.unplug()
-            if self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                self._dir = None
-            self._started = False
-
-    def __enter__(self) -> ScannerSimulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._pty.stop()
 
     @property
     def plugged(self) -> bool:
-        return self._master is not None
+        return self._pty.master is not None
 
     def replug(self) -> None:
-        if not self._started:
-            raise RuntimeError("simulator not started")
-        if self._master is not None:
-            return
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        # Keep our slave fd open: without any open slave the master reads EIO between driver sessions.
-        self._master, self._slave = master, slave
-        self.pty_path = os.ttyname(slave)
-        if self._dir is None:
-            self.port = self.pty_path
-        else:
-            link = os.path.join(self._dir, PORT_NAME)
-            staging = link + ".new"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(staging)
-            os.symlink(self.pty_path, staging)
-            os.replace(staging, link)
+        if self._pty.master is None:
+            self._pty.plug()  # RuntimeError before start()
 
     def unplug(self) -> None:
-        if self._master is None:
-            return
-        if self._dir is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self._dir, PORT_NAME))
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
-        self.pty_path = None
+        self._pty.unplug()
 
     def write_raw(self, data: bytes) -> None:
         """Bytes on the wire as they are (garbage, a code without terminator, split writes)."""
-        if self._master is None:
+        master = self._pty.master
+        if master is None:
             raise RuntimeError("scanner unplugged")
-        os.write(self._master, data)
+        os.write(master, data)
 
     def scan(self, payload: bytes, *, chunks: int = 1, gap_s: float = 0.0) -> None:
         """Send one code plus the terminator, in `chunks` writes `gap_s` apart (a slow UART)."""
@@ -688,7 +522,7 @@ def key_events(text: str, *, enter: bool = True) -> bytes:
     return bytes(out)
 
 
-class HidScannerSimulator:
+class HidScannerSimulator(SimulatorBase):
     """A keyboard-wedge scanner as a FIFO named like /dev/input/by-id/…-event-kbd, fed input_events.
 
     The simulator holds the FIFO open read-write so the driver never sees end-of-input while it is
@@ -712,14 +546,6 @@ class HidScannerSimulator:
             self.unplug()
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def __enter__(self) -> HidScannerSimulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -6,22 +6,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 import serial
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, TEXT_LEN, IdCard, parse_card
-from devices.lifecycle import Lifecycle
-
-try:
-    import termios
-
-    # pyserial lets termios.error (not an OSError) escape from tcflush/tcsetattr on a vanished tty.
-    _PORT_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - non-POSIX
-    _PORT_ERRORS = (serial.SerialException, OSError)
+from devices.reconnecting import PORT_ERRORS as _PORT_ERRORS
+from devices.reconnecting import ReconnectingDevice, close_serial, open_serial, split_serial_url
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +42,6 @@ class ReaderTimeouts:
     append_s: float = 1.5
 
 
-def _split_url(url: str, baudrate: int) -> tuple[str, int]:
-    """`serial:///dev/x?baud=N` -> ("/dev/x", N); anything else goes to pyserial unchanged."""
-    if not url.lower().startswith("serial://"):
-        return url, baudrate
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    baud = (query.get("baud") or query.get("baudrate") or [str(baudrate)])[0]
-    path = parts.netloc + parts.path
-    if not path or not baud.isdigit():
-        raise _config_error(f"bad serial URL {url!r}")
-    return path, int(baud)
-
-
-def _config_error(detail: str) -> DeviceError:
-    return DeviceError(Completion.UNSUPPORTED, p.MSG_CALL_STAFF, detail=detail, action=Action.MAINTENANCE)
-
-
 def _io_error(what: str, exc: BaseException) -> DeviceError:
     if isinstance(exc, serial.SerialTimeoutException):
         return DeviceError(
@@ -81,13 +56,15 @@ def _io_error(what: str, exc: BaseException) -> DeviceError:
     )
 
 
-class IdCardReader(Lifecycle):
+class IdCardReader(ReconnectingDevice):
     """Thread-safe: one lock serialises every exchange so two callers never interleave frames.
 
     Lifecycle (devices/lifecycle.py): `open()` claims and enables; `disable()` makes the card
     operations refuse with SEQUENCE_ERROR while `status()` and `check_health()` keep working.
     Counters: `reads` (successful card reads) and `errors`.
     """
+
+    _noun = "reader"
 
     def __init__(
         self,
@@ -99,26 +76,12 @@ class IdCardReader(Lifecycle):
     ) -> None:
         self.url = url
         self.name = name
-        self._port, self.baudrate = _split_url(url, baudrate)
+        self._port, self.baudrate = split_serial_url(url, baudrate, p.MSG_CALL_STAFF)
         self.timeouts = timeouts or ReaderTimeouts()
-        self._lock = threading.Lock()
         self._ser: serial.SerialBase | None = None
-        self._want_open = False  # open() was called and close() was not: reopen by itself after a loss
-        self._lost = False  # the port vanished under us (logged once when it goes, once when it returns)
-        self._lifecycle_init(f"serial:{self._port}")
+        self._reconnecting_init(f"serial:{self._port}")
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Open the port; the first open also claims and enables the reader (see devices/lifecycle.py)."""
-
-        def do_open() -> None:
-            with self._lock:
-                if self._ser is None:
-                    self._open_locked()
-                self._want_open = True
-
-        self._lc_open(do_open)
+    # -- lifecycle (open, close, reopen after a loss: devices/reconnecting.py) --------------------
 
     def reopen(self) -> None:
         """Close and open the port again (same path, e.g. a /dev/serial/by-id link after a replug).
@@ -129,80 +92,41 @@ class IdCardReader(Lifecycle):
 
         def do_reopen() -> None:
             with self._lock:
-                self._drop_port_locked()
+                self._drop_locked()
                 self._want_open = True
                 self._open_locked()
 
         self._lc_open(do_reopen)
 
-    def close(self) -> None:
-        def do_close() -> None:
-            with self._lock:
-                self._want_open = False
-                self._lost = False
-                self._drop_port_locked()
-
-        self._lc_close(do_close)
+    def _is_open(self) -> bool:
+        return self._ser is not None
 
     def _open_locked(self) -> None:
-        try:
-            ser = serial.serial_for_url(
-                self._port,
-                baudrate=self.baudrate,
-                timeout=_SERIAL_POLL_S,
-                write_timeout=1.0,
-                exclusive=True,  # a second process on the same reader would corrupt both dialogues
-                do_not_open=True,
-            )
-            ser.open()
-        except (*_PORT_ERRORS, ValueError) as exc:
-            raise DeviceError(
-                Completion.DEVICE_NOT_READY,
-                MSG_NOT_CONNECTED,
-                detail=f"cannot open {self._port}: {type(exc).__name__}: {exc}",
-                action=Action.MAINTENANCE,
-            ) from exc
-        self._ser = ser
-        if self._lost:
-            self._lost = False
-            log.warning("%s: reader is back on %s", self.name, self._port)
-        else:
-            log.info("%s: opened %s at %d bps", self.name, self._port, self.baudrate)
+        self._ser = open_serial(
+            self._port, self.baudrate, timeout=_SERIAL_POLL_S, message=MSG_NOT_CONNECTED, write_timeout=1.0
+        )
+        self._opened_locked(self._port, f" at {self.baudrate} bps")
 
-    def _drop_port_locked(self) -> None:
+    def _drop_locked(self) -> None:
         ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except _PORT_ERRORS:  # closing a vanished device must not fail
-                log.warning("%s: error while closing port", self.name)
+        close_serial(ser, self.name, log)
 
-    def _port_lost_locked(self, error: DeviceError) -> None:
-        if not self._lost:
-            self._lost = True
-            log.warning("%s: reader disconnected (%s); will reopen on next use", self.name, error.detail)
-        self._drop_port_locked()
+    def _not_open_error(self, what: str) -> DeviceError:
+        return DeviceError(
+            Completion.SEQUENCE_ERROR,
+            p.MSG_CALL_STAFF,
+            detail=f"{what}: reader not open",
+            action=Action.MAINTENANCE,
+        )
 
     def _ensure_open_locked(self, what: str) -> serial.SerialBase:
-        if self._ser is None:
-            if not self._want_open:
-                raise DeviceError(
-                    Completion.SEQUENCE_ERROR,
-                    p.MSG_CALL_STAFF,
-                    detail=f"{what}: reader not open",
-                    action=Action.MAINTENANCE,
-                )
-            self._open_locked()  # lost earlier: the device may be back (DEVICE_NOT_READY if not)
+        self._reopen_if_lost_locked(what)
         assert self._ser is not None
         return self._ser
 
-    def __enter__(self) -> IdCardReader:
-        self.open()
-        return self
-
     @property
     def is_open(self) -> bool:
-        return self._ser is not None
+        return self._is_open()
 
     @property
     def is_lost(self) -> bool:

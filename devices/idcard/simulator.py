@@ -4,30 +4,26 @@ The driver opens `SamSimulator.port` exactly like /dev/ttyUSB0. With `stable_por
 symlink the simulator owns in a temp directory (like /dev/serial/by-id/usb-…), pointing at the current
 pty slave; otherwise it is the pty slave itself (e.g. /dev/pts/5). `unplug()` closes the pty (the
 driver's open port then fails with EIO) and removes the link; `replug()` opens a new pty and re-points
-the link, so a driver that reopens the same path finds the "device" again.
+the link, so a driver that reopens the same path finds the "device" again (devices/pty_sim.py).
 Test-only tool: it holds sample identities, so it must never be pointed at real personal data logs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import select
-import shutil
-import tempfile
 import termios
 import threading
 import time
-import tty
 from collections import deque
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, encode_text
+from devices.pty_sim import PtyPort, PtySimulator
 
 FAULTS = ("garbage", "bad_checksum", "silence", "pull_mid_read", "sw3:0xNN")
 _SW3_FAULT = "sw3:"  # "sw3:0x41": answer with that SW3 and no data (any byte; see protocol.SW3_TABLE)
@@ -74,7 +70,7 @@ class _Card:
             self.append = encoded + " ".encode("utf-16-le") * ((_APPEND_LEN - len(encoded)) // 2)
 
 
-class SamSimulator:
+class SamSimulator(PtySimulator):
     """Serves the SAM protocol on the master side of a pty from a daemon thread."""
 
     def __init__(
@@ -95,43 +91,32 @@ class SamSimulator:
         self.pace = pace  # False: no wire pacing and no RF delay, for fast tests
         self.sam_id = sam_id
         self.received: list[bytes] = []
-        self.port: str | None = None  # what the driver opens (the stable link if stable_port)
-        self.pty_path: str | None = None  # the current pty slave; None while unplugged
         self.stable_port = stable_port
         self.strict_baud = strict_baud  # ignore a driver at another line speed, as a real UART would
-        self._started = False
-        self._dir: str | None = None
+        self._pty = PtyPort(PORT_NAME if stable_port else None, prefix="samsim-")
         self._pending_baud: int | None = None
         self._rng = random.Random(seed)
         self._faults: deque[tuple[str, p.Command | None]] = deque()
         self._state = threading.Lock()
         self._present: _Card | None = None
         self._selected = False
-        self._master: int | None = None
-        self._slave: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- control ---------------------------------------------------------------------------------
 
     def start(self) -> SamSimulator:
-        if self._started:
+        if self._pty.started:
             return self
-        self._started = True
-        if self.stable_port:
-            self._dir = tempfile.mkdtemp(prefix="samsim-")
-            self.port = os.path.join(self._dir, PORT_NAME)
+        self._pty.start()
         self.replug()
         return self
 
     def stop(self) -> None:
-        if not self._started:
+        if not self._pty.started:
             return
         self.unplug()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-        self._started = False
+        self._pty.stop()
 
     @property
     def plugged(self) -> bool:
@@ -139,25 +124,9 @@ class SamSimulator:
 
     def replug(self) -> None:
         """Plug the reader (back) in: a new pty, the stable `port` link re-pointed at it."""
-        if not self._started:
-            raise RuntimeError("simulator not started")
         if self._thread is not None:
             return
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        # Keep our slave fd open: without any open slave the master reads EIO between driver sessions.
-        self._master, self._slave = master, slave
-        self.pty_path = os.ttyname(slave)
-        if self._dir is None:
-            self.port = self.pty_path
-        else:
-            link = os.path.join(self._dir, PORT_NAME)
-            staging = link + ".new"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(staging)
-            os.symlink(self.pty_path, staging)
-            os.replace(staging, link)  # atomic re-point, like udev updating /dev/serial/by-id
+        os.set_blocking(self._pty.plug(), False)  # plug(): RuntimeError before start()
         with self._state:
             self._selected = False
         self._stop.clear()
@@ -171,22 +140,7 @@ class SamSimulator:
         self._stop.set()
         self._thread.join(timeout=3.0)
         self._thread = None
-        if self._dir is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self._dir, PORT_NAME))
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
-        self.pty_path = None
-
-    def __enter__(self) -> SamSimulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._pty.unplug()
 
     def insert(self, index: int = 0) -> None:
         card = self._cards[index]  # IndexError for a bad index is the right signal in a test
@@ -228,13 +182,13 @@ class SamSimulator:
         buf = bytearray()
         last_rx = time.monotonic()
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
+            ready, _, _ = select.select([self._pty.master], [], [], 0.05)
             if not ready:
                 if buf and time.monotonic() - last_rx > _STALE_INPUT_S:
                     buf.clear()
                 continue
             try:
-                chunk = os.read(self._master, 4096)
+                chunk = os.read(self._pty.master, 4096)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:  # pty torn down under us
@@ -275,10 +229,10 @@ class SamSimulator:
 
     def line_speed(self) -> int | None:
         """The speed the driver has set on the pty slave (Linux mirrors it on the master), if known."""
-        if self._master is None:
+        if self._pty.master is None:
             return None
         try:
-            return _SPEEDS.get(termios.tcgetattr(self._master)[5])
+            return _SPEEDS.get(termios.tcgetattr(self._pty.master)[5])
         except termios.error:
             return None
 
@@ -348,11 +302,11 @@ class SamSimulator:
         sent = 0
         give_up = started + 2.0  # nobody reading the slave: drop the reply rather than hang the thread
         while sent < len(data) and not self._stop.is_set() and time.monotonic() < give_up:
-            _, writable, _ = select.select([], [self._master], [], 0.05)
+            _, writable, _ = select.select([], [self._pty.master], [], 0.05)
             if not writable:
                 continue
             try:
-                sent += os.write(self._master, view[sent : sent + _CHUNK])
+                sent += os.write(self._pty.master, view[sent : sent + _CHUNK])
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
