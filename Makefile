@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-BASE_PACKAGES := libzbar0 fonts-noto-cjk fontconfig libgl1 libgl1-mesa-dri libegl1 libmtdev1 xauth libusb-1.0-0
+BASE_PACKAGES := libzbar0 fonts-noto-cjk fontconfig libgl1 libgl1-mesa-dri libegl1 libmtdev1 xauth libusb-1.0-0 \
+	espeak-ng  # voice prompts in 长者模式, rendered offline
 TEST_PACKAGES := $(BASE_PACKAGES) xvfb cups-daemon cups-client  # a real cupsd for the A4 printer tests
 # The UI needs a screen: a real one if there is one, else Xvfb.
 DEMO_PACKAGES := $(BASE_PACKAGES) $(if $(DISPLAY),,xvfb)

@@ -30,7 +30,7 @@ from kiosk.outbox import OutboxUnavailable
 from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
-SCENARIOS = ("online", "online_scan", "disk_full", "query", "query_code", "face_replay", "timeout")
+SCENARIOS = ("online", "online_scan", "elderly", "disk_full", "query", "query_code", "face_replay", "timeout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_outbox_commands(sub)
     add_vision_commands(sub)
+    voice = sub.add_parser("voice", help="voice prompts for 长者模式")
+    vsub = voice.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
+    voice_build = vsub.add_parser("build", help="render every prompt with espeak-ng (at setup, offline)")
+    config_arg(voice_build)
+    voice_build.set_defaults(handler=cmd_voice_build)
 
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
@@ -222,6 +227,14 @@ def _outbox_or_none(config: Config) -> Iterator[tuple[Any, str | None]]:
         return
     with outbox:
         yield outbox, None
+
+
+def cmd_voice_build(args: argparse.Namespace) -> int:
+    from kiosk.voice import build
+
+    directory = load_config(args.config).storage.state_dir / "voice"
+    print(f"{build(directory)} voice prompts ready in {directory}")
+    return 0
 
 
 def cmd_platform_sim(args: argparse.Namespace) -> int:

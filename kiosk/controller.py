@@ -15,6 +15,7 @@ from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
 
 log = logging.getLogger(__name__)
+ELDERLY_TIME_FACTOR = 2  # 长者模式: twice as long before the countdown and the wipe
 
 
 class KioskController:
@@ -24,10 +25,22 @@ class KioskController:
         self.idle = IdleTimer(cfg.idle_timeout_s, cfg.warning_s, clock)
         self.session: Session | None = None
         self.flow: Flow | None = None
-        self.elderly = False
+        self._elderly = False
         self.sessions_today = 0
         self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
         self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
+
+    @property
+    def elderly(self) -> bool:
+        """长者模式: larger type and voice (the UI's part) and twice the time before the idle wipe."""
+        return self._elderly
+
+    @elderly.setter
+    def elderly(self, on: bool) -> None:
+        cfg = self.services.config.session
+        factor = ELDERLY_TIME_FACTOR if on else 1
+        self.idle.timeout_s, self.idle.warning_s = cfg.idle_timeout_s * factor, cfg.warning_s * factor
+        self._elderly = on
 
     def service_state(self) -> ServiceState:
         guard = self.services.guard
@@ -43,6 +56,7 @@ class KioskController:
         self.end_session("new session")
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)
+        self.flow.time_factor = ELDERLY_TIME_FACTOR if self.elderly else 1
         self.sessions_today += 1
         self.idle.touch()
         log.info("session %s started item=%s mode=%s", self.session.id[:8], item.code, mode)

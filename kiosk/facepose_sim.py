@@ -240,6 +240,13 @@ class CameraActor:
         self._asked: str | None = None
         self._lock = threading.Lock()
         self.reset()
+        # Calibrate every movement now, in the background, so none is late when it is asked for.
+        threading.Thread(target=self._prepare, daemon=True, name="face-actor-prepare").start()
+
+    def _prepare(self) -> None:
+        detector = _default_detector()  # its own: an OpenCV net serves one thread at a time
+        for challenge in Challenge:
+            head_movement(self.view, challenge, 12, detector=detector)
 
     def reset(self) -> None:
         """A new check: challenges may repeat, and the face is back at rest."""

@@ -87,6 +87,7 @@ class Flow:
         self.face_attempts = 0  # failed face checks and mismatches in this session
         self.face_rng: random.Random | None = None  # challenge order; seeded only in tests
         self.face_clock: Callable[[], float] = time.monotonic  # injected in tests
+        self.time_factor = 1  # 长者模式 gives more time (set by the controller)
         session.item_code, session.mode = item.code, mode
 
     # -- observation -------------------------------------------------------------------------
@@ -140,9 +141,10 @@ class Flow:
     def start_face_check(self) -> FaceCheck:
         """A fresh face check for the screen to feed with camera frames (kiosk.face_check)."""
         self._expect(Step.FACE)
-        return FaceCheck(
-            self.services.face_detector, self.services.config.face, rng=self.face_rng, clock=self.face_clock
-        )
+        face = self.services.config.face
+        if self.time_factor != 1:  # 长者模式: more time for the head movements too
+            face = face.model_copy(update={"liveness_timeout_s": face.liveness_timeout_s * self.time_factor})
+        return FaceCheck(self.services.face_detector, face, rng=self.face_rng, clock=self.face_clock)
 
     def check_face(
         self,

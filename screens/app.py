@@ -22,6 +22,7 @@ from kiosk.catalog import Item
 from kiosk.controller import KioskController
 from kiosk.flow import FlowError, Step
 from kiosk.session import IdleState
+from kiosk.voice import SCREEN_PROMPTS
 from screens import theme
 from screens.closed import ClosedScreen
 from screens.document import DocumentScreen
@@ -37,6 +38,7 @@ from screens.steps import (
     ReceiptScreen,
     ReviewScreen,
 )
+from screens.voice import Speaker
 from screens.widgets import BigButton, Panel, Text
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ class TopBar(Panel):
             spacing=dp(20),
         )
         self.title = Text("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
-        self.countdown = Text("", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=0.55)
+        self.countdown = Text(
+            "", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=None, width=dp(130)
+        )
         self.home = BigButton(
             "首页",
             app.go_home,
@@ -64,7 +68,7 @@ class TopBar(Panel):
             size=theme.FONT_BODY,
             height=100,
             size_hint_x=None,
-            width=dp(180),
+            width=dp(150),
         )
         self.home.tid = "home_button"
         self.help = BigButton(
@@ -74,10 +78,23 @@ class TopBar(Panel):
             size=theme.FONT_SMALL,
             height=100,
             size_hint_x=None,
-            width=dp(240),
+            width=dp(220),
         )
         self.help.tid = "help"
-        for widget in (self.title, self.countdown, self.help, self.home):
+        self.mute = BigButton(
+            "静音",
+            app.toggle_mute,
+            bg=theme.WHITE,
+            fg=theme.PRIMARY,
+            size=theme.FONT_SMALL,
+            height=100,
+            size_hint_x=None,
+            width=0,
+            opacity=0,
+            disabled=True,
+        )  # shown in 长者模式 only, where prompts are spoken
+        self.mute.tid = "mute"
+        for widget in (self.title, self.countdown, self.mute, self.help, self.home):
             widget.pos_hint = {"center_y": 0.5}
             self.add_widget(widget)
 
@@ -108,6 +125,7 @@ class KioskApp(App):
         self.title = "政务服务自助终端"
         self._warning: ModalView | None = None
         self._cancel_card: threading.Event | None = None
+        self.speaker = Speaker(controller.services.config.storage.state_dir / "voice")
         # With a simulated face camera: kiosk.facepose_sim.CameraActor, who does what the check asks.
         self.simulated_face: Any = None
 
@@ -154,6 +172,11 @@ class KioskApp(App):
 
     def _update_title(self) -> None:
         self.top_bar.title.text = self.screen.title
+        elderly = self.controller.elderly
+        self.speaker.enabled = elderly
+        mute = self.top_bar.mute
+        mute.width, mute.opacity, mute.disabled = (dp(110), 1, False) if elderly else (0, 0, True)
+        self.speaker.say(SCREEN_PROMPTS.get(self.manager.current))
         at_rest = self.manager.current in ("home", "closed")
         self.top_bar.home.opacity = 0 if at_rest else 1
         self.top_bar.home.disabled = at_rest
@@ -169,6 +192,9 @@ class KioskApp(App):
             return  # a submission is being stored and sent; the citizen sees its progress
         self.cancel_card_read()
         self._dismiss_warning()
+        self.speaker.stop()
+        self.speaker.muted = False
+        self.top_bar.mute.text = "静音"
         self.controller.end_session("home")
         self.forget_screens()
         self.show("home")
@@ -268,6 +294,13 @@ class KioskApp(App):
         self._cancel_card = threading.Event()
         return self._cancel_card
 
+    # -- voice -----------------------------------------------------------------------------
+    def toggle_mute(self) -> None:
+        self.speaker.muted = not self.speaker.muted
+        if self.speaker.muted:
+            self.speaker.stop()
+        self.top_bar.mute.text = "取消静音" if self.speaker.muted else "静音"
+
     # -- help ------------------------------------------------------------------------------
     def call_staff(self) -> None:
         """From any screen: staff and operators are told; the citizen is told someone is coming."""
@@ -304,7 +337,7 @@ class KioskApp(App):
         away = self.manager.current not in ("home", "closed")
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())
-        self.top_bar.countdown.text = f"还剩 {left} 秒" if away else ""  # then home, wiped
+        self.top_bar.countdown.text = f"{left} 秒" if away else ""  # then home, wiped (warned first)
         if state is IdleState.EXPIRED:
             log.info("idle timeout: back to home")
             self.go_home()

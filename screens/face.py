@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.metrics import dp
 from kivy.uix.progressbar import ProgressBar
 from kivy.uix.widget import Widget
 
@@ -41,7 +42,7 @@ class FaceScreen(StepScreen):
         self.body.add_widget(self.preview)
         self.prompt = Text(WAITING, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
         self.body.add_widget(self.prompt)
-        self.progress = ProgressBar(max=1.0, value=0.0, size_hint_y=None, height=theme.FONT_BODY)
+        self.progress = ProgressBar(max=1.0, value=0.0, size_hint_y=None, height=dp(theme.FONT_BODY))
         self.body.add_widget(self.progress)
         self.body.add_widget(Widget())  # the rest of the screen stays empty, below the guidance
 
@@ -83,6 +84,7 @@ class FaceScreen(StepScreen):
         self.progress.value = update.progress
         if update.prompt:
             self.prompt.text = update.prompt
+            self.app.speaker.say(update.prompt)  # in 长者模式; each new prompt once
         if update.phase in ("passed", "failed"):
             # Both end in verify_face: it matches a passed check, and counts a failed one as an
             # attempt, saying what to do (after too many, to ask staff).

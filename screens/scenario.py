@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from kivy.clock import Clock
 from kivy.core.window import Window
+from kivy.metrics import dp
 from kivy.tests.common import UnitTestTouch
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.outbox import OutboxUnavailable
@@ -36,6 +38,12 @@ DEMO_BANK_ACCOUNT = "6222020000000000"
 
 class ScenarioFailed(Exception):
     pass
+
+
+def _parents(widget: Widget) -> Iterator[Widget]:
+    while widget.parent is not None and widget.parent is not widget:
+        widget = widget.parent
+        yield widget
 
 
 class _FullDisk:
@@ -149,6 +157,10 @@ class ScenarioRunner:
         yield from self.wait(lambda: self.find(tid) is not None, f"widget {tid}")
         widget = self.find(tid)
         assert widget is not None
+        scroller = next((p for p in _parents(widget) if isinstance(p, ScrollView)), None)
+        if scroller is not None:  # a finger scrolls a long list until the item shows, then taps it
+            scroller.scroll_to(widget, padding=dp(20), animate=False)
+            yield from self.frames(2)
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -193,6 +205,25 @@ class ScenarioRunner:
         yield from self.tap("finish")
         yield from self.screen("home")
         yield from self.shot("home-again")
+
+    def scenario_elderly(self) -> Script:
+        """The whole online journey from the 长者模式 tile: larger type, spoken prompts, longer timeouts."""
+        yield from self.screen("home")
+        yield from self.shot("home")
+        yield from self.tap("tile:elderly")
+        yield from self.screen("catalog")
+        if not self.app.controller.elderly:
+            raise ScenarioFailed("长者模式 did not switch on")
+        self.summary["idle_timeout_s"] = self.app.controller.idle.timeout_s
+        yield from self.shot("catalog")
+        yield from self._after_catalog(DEMO_ITEM)
+        yield from self._type("phone", DEMO_PHONE)
+        yield from self.shot("form-filled")
+        yield from self.tap("next")
+        yield from self.screen("review")
+        yield from self.shot("review")
+        self.summary["spoken"] = list(self.app.speaker.said)
+        yield from self._submit_rate_finish()
 
     def scenario_disk_full(self) -> Script:
         """The disk fills while a citizen is at review: nothing is accepted and the citizen is told so,
@@ -347,12 +378,22 @@ class ScenarioRunner:
 
     def _to_face(self, item_code: str) -> Script:
         """From home through the card to the face check."""
-        sims = self.terminal.sims
         yield from self.screen("home")
         yield from self.shot("home")
         yield from self.tap("tile:kuasheng")
         yield from self.screen("catalog")
         yield from self.shot("catalog")
+        yield from self._item_to_face(item_code)
+
+    def _after_catalog(self, item_code: str) -> Script:
+        """From the catalog through the card and the face check to the form."""
+        yield from self._item_to_face(item_code)
+        self.terminal.sims.idcard.remove()
+        yield from self.screen("form")
+        yield from self.shot("form")
+
+    def _item_to_face(self, item_code: str) -> Script:
+        sims = self.terminal.sims
         yield from self.tap(f"item:{item_code}")
         yield from self.screen("guide")
         yield from self.shot("guide")

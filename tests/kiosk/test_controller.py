@@ -41,3 +41,17 @@ def test_activity_and_home_keep_the_timer_fresh(tmp_path):
     assert ctl.tick(away_from_home=True) is IdleState.ACTIVE
     clock.now += 500
     assert ctl.tick(away_from_home=False) is IdleState.ACTIVE  # nothing to time out at home
+
+
+def test_elderly_mode_gives_twice_the_time(tmp_path):
+    clock = FakeClock()
+    ctl = controller(tmp_path, clock)
+    ctl.elderly = True
+    flow = ctl.start(ctl.services.catalog.get("KS-SAMPLE-JY-SY-0007"))
+    assert flow.time_factor == 2
+    clock.now += 91  # past the normal 90 s
+    assert ctl.tick(away_from_home=True) is IdleState.ACTIVE
+    clock.now += 60  # 151 s: inside the 30 s warning before 180 s
+    assert ctl.tick(away_from_home=True) is IdleState.WARNING
+    ctl.elderly = False  # back home: the normal times again
+    assert (ctl.idle.timeout_s, ctl.idle.warning_s) == (90, 15)

@@ -1,0 +1,89 @@
+"""Voice prompts for 长者模式: each fixed prompt is rendered to a WAV once, offline, with espeak-ng
+(`kiosk voice build` at setup), and the UI plays the file. A prompt missing from the cache is rendered
+when first needed, on a worker thread.
+
+Only fixed texts are ever spoken (screen instructions, face-check prompts, flow messages): never a
+name, an ID number or anything a citizen typed, since a hall is a public place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from kiosk.face import PROMPTS as FACE_PROMPTS
+from kiosk.face_check import FAIL_PROMPTS
+from kiosk.liveness import CHALLENGE_PROMPTS, RETURN_PROMPT
+
+log = logging.getLogger(__name__)
+
+VOICE = "cmn"  # espeak-ng's Mandarin
+RATE_WPM = 140  # slower than espeak's 175: for people who are not used to machines talking
+TIMEOUT_S = 20.0
+
+# What each screen asks for, said when it appears (the screen's own text says the same).
+SCREEN_PROMPTS: dict[str, str] = {
+    "home": "欢迎使用政务服务自助终端，请选择您要办理的业务。",
+    "catalog": "请选择您要办理的事项。",
+    "idcard": "请将身份证放在下方读卡区。",
+    "face": "请正对屏幕，摘下帽子和眼镜，按提示转动头部。",
+    "form": "请填写申请信息，填好后点下一步。",
+    "materials": "请把材料平放在拍摄区域内。",
+    "review": "请核对信息，确认无误后点确认提交。",
+    "receipt": "已提交，请取走回执。",
+    "rating": "请为本次服务评价。",
+    "done": "办理完成，请带好您的身份证和回执。",
+    "scan": "请把回执上的二维码对准摄像头。",
+    "closed": "本机暂停服务，请到人工窗口办理。",
+}
+
+
+def known_prompts() -> list[str]:
+    """Every fixed text the UI may speak, for `kiosk voice build`."""
+    texts = [
+        *SCREEN_PROMPTS.values(),
+        *FACE_PROMPTS.values(),
+        *CHALLENGE_PROMPTS.values(),
+        RETURN_PROMPT,
+        *FAIL_PROMPTS.values(),
+    ]
+    return list(dict.fromkeys(texts))  # once each, in order
+
+
+def audio_path(text: str, directory: Path) -> Path:
+    return directory / f"{hashlib.sha256(text.encode()).hexdigest()[:20]}.wav"
+
+
+def espeak() -> str:
+    found = shutil.which("espeak-ng")
+    if found is None:
+        raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
+    return found
+
+
+def render(text: str, directory: Path) -> Path:
+    """The WAV for `text`, rendered now if it is not in the cache yet."""
+    path = audio_path(text, directory)
+    if path.exists():
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.part")
+    command = [espeak(), "-v", VOICE, "-s", str(RATE_WPM), "-w", str(partial), text]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=TIMEOUT_S)
+        partial.replace(path)  # atomic: the UI never plays half a file
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def build(directory: Path) -> int:
+    """Render every known prompt; returns how many files the cache holds for them."""
+    for text in known_prompts():
+        render(text, directory)
+    log.info("voice prompts ready in %s", directory)
+    return len(known_prompts())
