@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +67,7 @@ class Item(_Model):
     delivery: list[Literal["mail", "pickup", "online"]]
     devices: list[str]
     certificate_kind: str | None = None
+    consult_phone: str | None = None  # 咨询电话 (domain.md §3); not yet in platform-api.md §5.2
 
 
 class Catalog(_Model):
@@ -85,3 +87,53 @@ class Catalog(_Model):
 def load_catalog(path: Path = SEED_CATALOG) -> Catalog:
     data = json.loads(path.read_text(encoding="utf-8"))
     return Catalog(version=data["version"], items=data["items"])
+
+
+# -- availability: an item needs every one of its devices working -------------------------------
+
+# The catalog names devices as the platform does (§5.2); the terminal config names them by role.
+DEVICE_ROLES: dict[str, str] = {"doc_camera": "document_camera", "qr": "scanner"}
+DEVICE_NAMES: dict[str, str] = {
+    "idcard": "身份证阅读器",
+    "face_camera": "人脸识别摄像头",
+    "document_camera": "高拍仪",
+    "scanner": "扫码器",
+    "printer": "凭条打印机",
+    "a4_printer": "A4打印机",
+}
+# States in which a device cannot serve a citizen now; BUSY and STARTING pass by themselves.
+_DOWN_WORDS: dict[str, str] = {
+    "offline": "暂时离线",
+    "no_device": "未连接",
+    "power_off": "未通电",
+    "hardware_error": "出现故障",
+    "user_error": "需要工作人员处理",  # paper out, cover open…
+}
+
+
+def unavailable_reason(
+    item: Item,
+    device_states: Mapping[str, str],
+    installed: Collection[str] | None = None,
+) -> str | None:
+    """Why the item cannot be done on this terminal now (a sentence for the citizen), or None.
+
+    `device_states` maps a device role ("idcard", "document_camera", …) to its `DeviceState` value
+    (a StrEnum, so enum members work too); a role it does not mention is taken as working, since the
+    flow re-checks each device when it uses it. `installed`, when given, lists the configured roles:
+    an item needing a device this terminal does not have is never available.
+    """
+    problems: list[str] = []
+    for device in item.devices:
+        role = DEVICE_ROLES.get(device, device)
+        name = DEVICE_NAMES.get(role, role)
+        if installed is not None and role not in installed:
+            problems.append(f"本机未配备{name}")
+            continue
+        state = device_states.get(role)
+        word = _DOWN_WORDS.get(str(state)) if state is not None else None
+        if word is not None:
+            problems.append(f"{name}{word}")
+    if not problems:
+        return None
+    return "、".join(problems) + "，暂不能自助办理，请到人工窗口办理或稍后再试。"

@@ -1,66 +1,314 @@
-"""The catalog list and an item's guide (readable without logging in)."""
+"""The catalog (filter tabs, letter-keypad search) and an item's guide (readable without logging in)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 
-from kiosk.catalog import MODE_NAMES, Item
+from kiosk.catalog import MODE_NAMES, Catalog, Item, unavailable_reason
+from kiosk.catalog_search import CatalogIndex, build_index, departments, themes
 from kiosk.flow import STEPS
 from screens import theme
 from screens.base import KioskScreen
 from screens.widgets import BigButton, Divider, Panel, Text
 
-FILTERS = {
-    "all": ("全部事项", lambda item: True),
-    "query": ("查询打印", lambda item: "query" in item.modes),
-    "kuasheng": ("跨省通办专区", lambda item: item.kuasheng),
+log = logging.getLogger(__name__)
+
+# filter_name → (title, search filters). "all", "query" and "kuasheng" are opened from home and the
+# query menu; "theme" and "department" add a second row to pick one theme or department.
+FILTERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "all": ("全部事项", {}),
+    "query": ("查询打印", {"mode": "query"}),
+    "kuasheng": ("跨省通办专区", {"kuasheng": True}),
+    "theme": ("按主题办事", {}),
+    "department": ("按部门办事", {}),
+    "person": ("个人办事", {"audience": "person"}),
+    "legal_person": ("法人办事", {"audience": "legal_person"}),
 }
+TABS = [
+    ("all", "全部"),
+    ("kuasheng", "跨省通办专区"),
+    ("theme", "按主题"),
+    ("department", "按部门"),
+    ("person", "个人办事"),
+    ("legal_person", "法人办事"),
+]
+LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+MUTED_BG = theme.hex_rgba("#E3E9F2")
+GREY_BG = theme.hex_rgba("#E5E7EB")
+GREY_TEXT = theme.hex_rgba("#374151")  # 8.3:1 on GREY_BG: greyed out, yet readable in 长者模式 (≥ 7:1)
+REASON_COLOUR = "7F1D1D"  # dark red, ≥ 7:1 on GREY_BG
+HINT_COLOUR = "4B5563"  # 7.6:1 on white
+MIN_FONT = {False: 28.0, True: 40.0}  # px at 1080×1920, normal / 长者模式 (issue 6 §2)
+ITEM_HEIGHT = 150
+KEY_HEIGHT = 84
+TAB_HEIGHT = 110  # 跨省通办专区 may wrap to two lines in 长者模式
+SEARCH_HEIGHT = 120
+
+DeviceStates = Callable[[], Mapping[str, str]]
 
 
-def scroll_column() -> tuple[ScrollView, BoxLayout]:
-    column = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(20))
+def readable(size: float) -> float:
+    """A type size that, once scaled by 长者模式, is still at least the mode's minimum."""
+    return max(size, MIN_FONT[theme.font_scale > 1] / theme.font_scale)
+
+
+def small_px() -> int:
+    """The secondary lines' markup size, already scaled (markup sizes bypass theme.font_scale)."""
+    return int(dp(readable(theme.FONT_SMALL) * theme.font_scale) + 0.999)
+
+
+def scroll_column(spacing: float = 20) -> tuple[ScrollView, BoxLayout]:
+    column = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(spacing))
     column.bind(minimum_height=column.setter("height"))
     scroll = ScrollView(do_scroll_x=False, bar_width=dp(10))
     scroll.add_widget(column)
     return scroll, column
 
 
+class LetterPad(GridLayout):
+    """A–Z, 删除 and 清空 (the kiosk has no OS input method, so it draws its own keyboard).
+
+    `on_key` receives a letter, "del" or "clear"; every key has the tid `search:key:<key>`.
+    """
+
+    def __init__(self, on_key: Callable[[str], None], **kwargs) -> None:
+        super().__init__(cols=7, spacing=dp(10), size_hint_y=None, **kwargs)
+        labels = {"del": "删除", "clear": "清空"}
+        keys = [*LETTERS, "del", "clear"]
+        for key in keys:
+            button = BigButton(
+                labels.get(key, key),
+                lambda k=key: on_key(k),
+                bg=theme.SURFACE if len(key) == 1 else MUTED_BG,
+                fg=theme.TEXT,
+                size=theme.FONT_BODY,
+                height=KEY_HEIGHT,
+            )
+            button.key = key
+            button.tid = f"search:key:{key}"
+            self.add_widget(button)
+        rows = -(-len(keys) // 7)
+        self.height = rows * dp(KEY_HEIGHT) + (rows - 1) * dp(10)
+
+
 class CatalogScreen(KioskScreen):
     filter_name = "all"
+    # Live device states by role ("idcard" → "online"…); None reads the snapshots the StateDB keeps.
+    device_states: DeviceStates | None = None
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="catalog", **kwargs)
+        self.query = ""
+        self.choice: str | None = None  # the theme or department picked under 按主题 / 按部门
+        self.keypad_open = False
+        self._shown_filter: str | None = None
+        self._index: tuple[Catalog, CatalogIndex] | None = None
+        self.results: list[Item] = []  # what the list shows now, for tests and the scenario runner
 
+    # -- data -------------------------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        return self.app.controller.services.catalog
+
+    def index(self) -> CatalogIndex:
+        """Built once per catalog object (pinyin is computed then), so typing stays instant."""
+        catalog = self.catalog
+        if self._index is None or self._index[0] is not catalog:
+            self._index = (catalog, build_index(catalog.items))
+        return self._index[1]
+
+    def _states(self) -> Mapping[str, str]:
+        if self.device_states is not None:
+            return self.device_states()
+        db = self.app.controller.services.state
+        if db is None:
+            return {}
+        try:
+            return {row["name"]: row["state"] for row in db.statuses()}
+        except Exception:  # a listing must never fail on the status store; the flow re-checks devices
+            log.warning("device states unavailable for the catalog", exc_info=True)
+            return {}
+
+    def unavailable(self, item: Item, states: Mapping[str, str] | None = None) -> str | None:
+        installed = self.app.controller.services.config.devices.keys()
+        return unavailable_reason(item, self._states() if states is None else states, installed)
+
+    def forget(self) -> None:
+        self.query, self.choice, self.keypad_open, self._shown_filter = "", None, False, None
+
+    # -- layout -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        label, keep = FILTERS[self.filter_name]
-        self.title = label
+        if self.filter_name not in FILTERS:
+            self.filter_name = "all"
+        if self._shown_filter != self.filter_name:  # a new visit or another tab: start afresh
+            self.query, self.choice = "", None
+            self._shown_filter = self.filter_name
+        self.title = FILTERS[self.filter_name][0]
+        top_bar = getattr(self.app, "top_bar", None)
+        if top_bar is not None and self.app.manager.current == "catalog":  # a tab changed in place
+            top_bar.title.text = self.title
         self.body.clear_widgets()
-        self.body.add_widget(Text("请点击要办理的事项", size=theme.FONT_BODY, color=theme.TEXT_MUTED))
-        scroll, column = scroll_column()
-        for item in self.app.controller.services.catalog.items:
-            if not keep(item):
-                continue
-            modes = " · ".join(MODE_NAMES[m] for m in item.modes)
-            button = BigButton(
-                f"[b]{item.name}[/b]\n[size={int(dp(28 * theme.font_scale))}]"
-                f"{item.department}  |  {modes}[/size]",
-                lambda i=item: self.app.open_item(i),
-                bg=theme.SURFACE,
-                fg=theme.TEXT,
-                size=theme.FONT_HEADING - 4,
-                height=170,
-                markup=True,
-            )
-            button.tid = f"item:{item.code}"
-            column.add_widget(button)
+        self.body.add_widget(self._tabs())
+        if self.filter_name in ("theme", "department"):
+            self.body.add_widget(self._choices())
+        self.body.add_widget(self._search_bar())
+        if self.keypad_open:
+            self.body.add_widget(LetterPad(self._key))
+        scroll, self.column = scroll_column(16)
         self.body.add_widget(scroll)
+        self._show_results()
+
+    def _tabs(self) -> BoxLayout:
+        row = BoxLayout(size_hint_y=None, height=dp(TAB_HEIGHT), spacing=dp(10))
+        for key, label in TABS:
+            selected = key == self.filter_name
+            tab = BigButton(
+                label,
+                lambda k=key: self.set_filter(k),
+                bg=theme.PRIMARY if selected else theme.SURFACE,
+                fg=theme.WHITE if selected else theme.PRIMARY,
+                size=readable(theme.FONT_SMALL),
+                height=TAB_HEIGHT,
+                size_hint_x=len(label) + 1.5,  # widths follow the labels, so 跨省通办专区 fits
+            )
+            tab.tid = f"filter:{key}"
+            row.add_widget(tab)
+        return row
+
+    def _choices(self) -> ScrollView:
+        """One button per theme or department, in a row that scrolls sideways."""
+        names = themes(self.catalog.items) if self.filter_name == "theme" else departments(self.catalog.items)
+        prefix = "theme" if self.filter_name == "theme" else "dept"
+        row = BoxLayout(size_hint=(None, None), height=dp(84), spacing=dp(10))
+        row.bind(minimum_width=row.setter("width"))
+        for name in [None, *names]:
+            selected = name == self.choice
+            label = name or "全部"
+            chip = BigButton(
+                label,
+                lambda n=name: self.set_choice(n),
+                bg=theme.PRIMARY if selected else MUTED_BG,
+                fg=theme.WHITE if selected else theme.TEXT,
+                size=readable(theme.FONT_SMALL),
+                height=84,
+                size_hint_x=None,
+                width=dp(60) + len(label) * small_px() * 1.05,  # CJK glyphs are about one em wide
+            )
+            chip.tid = f"{prefix}:{name or 'all'}"
+            row.add_widget(chip)
+        scroll = ScrollView(do_scroll_y=False, size_hint_y=None, height=dp(84), bar_width=dp(6))
+        scroll.add_widget(row)
+        return scroll
+
+    def _search_bar(self) -> BoxLayout:
+        row = BoxLayout(size_hint_y=None, height=dp(SEARCH_HEIGHT), spacing=dp(16))
+        self.search_box = BigButton(
+            "",
+            self.toggle_keypad,
+            bg=theme.SURFACE,
+            fg=theme.TEXT,
+            size=theme.FONT_BODY,
+            height=SEARCH_HEIGHT,
+            markup=True,
+        )
+        self.search_box.halign = "left"
+        self.search_box.tid = "search:box"
+        self.count = Text("", size=readable(theme.FONT_SMALL), halign="right", size_hint_x=0.22)
+        self.count.pos_hint = {"center_y": 0.5}
+        row.add_widget(self.search_box)
+        row.add_widget(self.count)
+        return row
+
+    def _show_results(self) -> None:
+        index = self.index()
+        filters = dict(FILTERS[self.filter_name][1])
+        if self.choice is not None:
+            filters["theme" if self.filter_name == "theme" else "department"] = self.choice
+        hits = index.search(self.query, **filters)
+        by_code = {item.code: item for item in self.catalog.items}
+        states = self._states()  # read once per rebuild, not once per item
+        rows = [(by_code[h.entry.code], self.unavailable(by_code[h.entry.code], states)) for h in hits]
+        if not self.query:  # browsing: what can be done here comes first; a search keeps its ranking
+            rows.sort(key=lambda row: row[1] is not None)
+        self.results = [item for item, _ in rows]
+        self._update_search_box()
+        self.count.text = f"共 {len(rows)} 项"
+        self.column.clear_widgets()
+        if not rows:
+            self.column.add_widget(
+                Text(
+                    "没有找到相关事项，请换个关键字或咨询大厅工作人员。" if self.query else "暂无事项",
+                    color=theme.TEXT_MUTED,
+                    halign="center",
+                )
+            )
+        for item, reason in rows:
+            self.column.add_widget(self._item_button(item, reason))
+
+    def _item_button(self, item: Item, reason: str | None) -> BigButton:
+        small = small_px()
+        modes = " · ".join(MODE_NAMES[m] for m in item.modes)
+        text = f"[b]{item.name}[/b]\n[size={small}]{item.department}  |  {modes}[/size]"
+        if reason is not None:  # greyed out, with the reason; the guide stays readable but cannot start
+            text += f"\n[size={small}][color=#{REASON_COLOUR}]{reason}[/color][/size]"
+        button = BigButton(
+            text,
+            lambda: self.app.open_item(item),
+            bg=theme.SURFACE if reason is None else GREY_BG,
+            fg=theme.TEXT if reason is None else GREY_TEXT,
+            size=theme.FONT_HEADING - 6,
+            height=ITEM_HEIGHT,
+            markup=True,
+        )
+        # Long names and reasons wrap: the button grows to its text rather than letting it spill.
+        button.bind(texture_size=lambda b, ts: setattr(b, "height", max(dp(ITEM_HEIGHT), ts[1] + dp(36))))
+        button.tid = f"item:{item.code}"
+        button.unavailable = reason
+        return button
+
+    def _update_search_box(self) -> None:
+        if self.query:
+            self.search_box.text = f"搜索：[b]{self.query}[/b]"
+        else:
+            hint = "点此搜索（拼音首字母，如 SBK）"
+            self.search_box.text = f"[color=#{HINT_COLOUR}]{hint}[/color]"
+
+    # -- actions ----------------------------------------------------------------------------------
+    def set_filter(self, name: str) -> None:
+        self.filter_name, self._shown_filter, self.choice = name, name, None  # the typed query stays
+        self.refresh()
+
+    def set_choice(self, name: str | None) -> None:
+        self.choice = name
+        self.refresh()
+
+    def toggle_keypad(self) -> None:
+        self.keypad_open = not self.keypad_open
+        self.refresh()
+
+    def _key(self, key: str) -> None:
+        if key == "del":
+            self.query = self.query[:-1]
+        elif key == "clear":
+            self.query = ""
+        elif len(self.query) < 20:  # longer than any name's pinyin initials; keeps the box one line
+            self.query += key
+        self._show_results()  # only the list changes while typing, never the keypad under the finger
 
 
 def self_service_mode(item: Item) -> str | None:
     """The first of the item's modes this terminal can run as a self-service flow."""
     return next((mode for mode in item.modes if mode in STEPS), None)
+
+
+AUDIENCE_NAMES = {"person": "自然人", "legal_person": "法人"}
 
 
 class GuideScreen(KioskScreen):
@@ -85,17 +333,27 @@ class GuideScreen(KioskScreen):
             column.add_widget(panel)
         self.body.add_widget(scroll)
         self.body.add_widget(Divider())
+        row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
+        back = BigButton(
+            "返回列表", lambda: self.app.show("catalog"), bg=theme.SURFACE, fg=theme.PRIMARY, size_hint_x=0.35
+        )
+        back.tid = "guide:back"
+        row.add_widget(back)
+        reason = self.app.manager.get_screen("catalog").unavailable(item)
         mode = self_service_mode(item)
-        if mode is None:
+        if reason is not None or mode is None:
             self.body.add_widget(
                 Text(
-                    "本终端暂未开通此事项的自助办理，请到人工窗口办理。", color=theme.ACCENT, halign="center"
+                    reason or "本终端暂未开通此事项的自助办理，请到人工窗口办理。",
+                    color=theme.ACCENT,
+                    halign="center",
                 )
             )
         else:
             start = BigButton(f"开始办理（{MODE_NAMES[mode]}）", lambda: self.app.start_flow(item, mode))
             start.tid = "start"
-            self.body.add_widget(start)
+            row.add_widget(start)
+        self.body.add_widget(row)
 
     @staticmethod
     def _sections(item: Item) -> list[tuple[str, str]]:
@@ -112,11 +370,15 @@ class GuideScreen(KioskScreen):
         if item.promised_days is not None:
             limits.append(f"承诺时限 {item.promised_days} 个工作日" if item.promised_days else "即时办结")
         fee = f"收费（依据：{item.fee.basis}）" if item.fee.charged else "不收费"
-        return [
+        sections = [
             ("办理条件", item.conditions),
             ("申请材料", materials),
             ("办理流程", " → ".join(item.process)),
             ("办理时限", "；".join(limits) or "以部门告知为准"),
             ("收费标准", fee),
             ("办理方式", "、".join(MODE_NAMES[m] for m in item.modes)),
+            ("服务对象", "、".join(AUDIENCE_NAMES[a] for a in item.audience)),
         ]
+        if item.consult_phone:
+            sections.append(("咨询电话", item.consult_phone))
+        return sections
