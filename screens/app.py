@@ -39,10 +39,11 @@ from screens.steps import (
     ReviewScreen,
 )
 from screens.voice import Speaker
-from screens.widgets import BigButton, Panel, Text
+from screens.widgets import BigButton, LineText, Panel, Text
 
 log = logging.getLogger(__name__)
 SERVICE_CHECK_S = 5.0
+HELP_WIDTH, HELP_WIDTH_ELDERLY = 220, 280  # dp of the top bar's 呼叫工作人员 button
 UNEXPECTED = "系统出现问题，请返回首页重新开始，或联系工作人员。"
 
 
@@ -56,7 +57,7 @@ class TopBar(Panel):
             padding=(dp(30), dp(16)),
             spacing=dp(20),
         )
-        self.title = Text("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
+        self.title = LineText("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
         self.countdown = Text(
             "", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=None, width=dp(130)
         )
@@ -78,7 +79,7 @@ class TopBar(Panel):
             size=theme.FONT_SMALL,
             height=100,
             size_hint_x=None,
-            width=dp(220),
+            width=dp(HELP_WIDTH),
         )
         self.help.tid = "help"
         self.mute = BigButton(
@@ -176,6 +177,8 @@ class KioskApp(App):
         self.speaker.enabled = elderly
         mute = self.top_bar.mute
         mute.width, mute.opacity, mute.disabled = (dp(110), 1, False) if elderly else (0, 0, True)
+        # Six glyphs at 长者模式 size need one line of their own: 220 dp would wrap them.
+        self.top_bar.help.width = dp(HELP_WIDTH_ELDERLY if elderly else HELP_WIDTH)
         self.speaker.say(SCREEN_PROMPTS.get(self.manager.current))
         at_rest = self.manager.current in ("home", "closed")
         self.top_bar.home.opacity = 0 if at_rest else 1

@@ -8,7 +8,7 @@ from kivy.uix.widget import Widget
 
 from screens import theme
 from screens.base import KioskScreen
-from screens.widgets import BigButton, Text
+from screens.widgets import BigButton, Text, set_font_scale
 
 
 class HomeScreen(KioskScreen):
@@ -18,7 +18,7 @@ class HomeScreen(KioskScreen):
         super().__init__(app, name="home", **kwargs)
 
     def refresh(self) -> None:
-        theme.font_scale = 1.0
+        set_font_scale(1.0)
         self.app.controller.elderly = False
         self.body.clear_widgets()
         hall = self.app.controller.services.config.terminal.hall_name
@@ -35,7 +35,7 @@ class HomeScreen(KioskScreen):
             ("办事", "办理各类政务服务事项", "all", theme.PRIMARY),
             ("查询", "查询办理进度、打印证明", "query", theme.hex_rgba("#0E7490")),
             ("跨省通办专区", "外省事项在本地办理", "kuasheng", theme.ACCENT),
-            ("长者模式", "大字体 · 步骤更少", "elderly", theme.hex_rgba("#B45309")),
+            ("长者模式", "大字体 · 步骤更少", "elderly", theme.hex_rgba("#92400E")),  # white on it 7.1:1
         ]
         for title, hint, key, colour in tiles:
             tile = BigButton(
@@ -58,7 +58,7 @@ class HomeScreen(KioskScreen):
 
     def _open(self, key: str) -> None:
         if key == "elderly":
-            theme.font_scale = theme.ELDERLY_SCALE
+            set_font_scale(theme.ELDERLY_SCALE)
             self.app.controller.elderly = True
             key = "all"
         if key == "query":

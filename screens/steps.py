@@ -7,8 +7,9 @@ Each screen renders `app.controller.flow` and calls one flow action; blocking ac
 from __future__ import annotations
 
 from kivy.clock import Clock
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
 from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
@@ -53,7 +54,9 @@ class IdCardScreen(StepScreen):
             size=(dp(520), dp(330)),
             pos_hint={"center_x": 0.5},
         )
-        card.add_widget(Text("身份证\n读卡区", size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
+        card.add_widget(
+            Text("身份证\n读卡区", size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY_DARK)
+        )
         self.body.add_widget(card)
         self.body.add_widget(Widget())
 
@@ -133,7 +136,7 @@ class FormScreen(StepScreen):
             return box
         entry = TextInput(
             multiline=False,
-            font_size=dp(theme.FONT_BODY * theme.font_scale),
+            font_size=sp(theme.type_size(theme.FONT_BODY)),
             size_hint_y=None,
             height=dp(110),
             padding=(dp(20), dp(30)),
@@ -191,8 +194,9 @@ class ReviewScreen(StepScreen):
             return
         self.body.add_widget(Text("请核对以下信息，确认无误后提交", size=theme.FONT_HEADING, bold=True))
         panel = Panel(orientation="vertical", radius=16, size_hint_y=None, padding=dp(30), spacing=dp(14))
+        muted = theme.hex_code(theme.TEXT_MUTED)
         for label, value in flow.review_lines():
-            panel.add_widget(Text(f"[color=4B5563]{label}：[/color]{value}", markup=True))
+            panel.add_widget(Text(f"[color={muted}]{label}：[/color]{value}", markup=True))
         panel.bind(minimum_height=panel.setter("height"))
         self.body.add_widget(panel)
         self.body.add_widget(Widget())
@@ -286,7 +290,16 @@ class RatingScreen(StepScreen):
         self.chosen = level
         self.reason_box.clear_widgets()
         self.reason_box.add_widget(Text("请选择不满意的原因（可多选）", bold=True))
-        row = BoxLayout(size_hint_y=None, height=dp(110), spacing=dp(10))
+        # Three to a row: five in one row would wrap each reason onto two lines in 长者模式.
+        rows = -(-len(BAD_REASONS) // 3)
+        row = GridLayout(
+            cols=3,
+            spacing=dp(10),
+            size_hint_y=None,
+            row_force_default=True,
+            row_default_height=dp(110),
+            height=rows * dp(110) + (rows - 1) * dp(10),
+        )
         for reason in BAD_REASONS:
             button = BigButton(
                 reason,

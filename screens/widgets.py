@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
+from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle, RoundedRectangle
 from kivy.metrics import dp, sp
 from kivy.properties import ListProperty, NumericProperty
@@ -13,6 +15,22 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
 from screens import theme
+
+# Every Text and BigButton alive, so a change of type scale (长者模式) reaches widgets built once, like
+# the top bar; screen bodies are rebuilt on entry anyway.
+_TYPESET: weakref.WeakSet[Text | LineText | BigButton] = weakref.WeakSet()
+
+
+def set_font_scale(scale: float) -> None:
+    """Enter (theme.ELDERLY_SCALE) or leave (1.0) 长者模式's type sizes, for what is on screen too."""
+    theme.font_scale = scale
+    for widget in list(_TYPESET):
+        widget.apply_type_size()
+
+
+def min_font_px() -> float:
+    """The smallest type size allowed in the current mode, in window pixels."""
+    return sp(theme.MIN_FONT_ELDERLY if theme.font_scale > 1 else theme.MIN_FONT)
 
 
 class Panel(BoxLayout):
@@ -34,15 +52,24 @@ class Panel(BoxLayout):
 
 
 class Text(Label):
-    """A label that wraps to its width and grows in height to fit its text."""
+    """A label that wraps to its width and grows in height to fit its text.
+
+    `size` is a design type size (theme.FONT_*); it is scaled in 长者模式 and never drawn below the
+    mode's minimum (theme.type_size).
+    """
 
     def __init__(self, text: str = "", *, size: float = theme.FONT_BODY, color=theme.TEXT, **kwargs) -> None:
         kwargs.setdefault("halign", "left")
         kwargs.setdefault("valign", "middle")
+        self.type_base = size
         super().__init__(
-            text=text, font_size=sp(size * theme.font_scale), color=color, size_hint_y=None, **kwargs
+            text=text, font_size=sp(theme.type_size(size)), color=color, size_hint_y=None, **kwargs
         )
         self.bind(width=self._wrap, texture_size=self._fit)
+        _TYPESET.add(self)
+
+    def apply_type_size(self) -> None:
+        self.font_size = sp(theme.type_size(self.type_base))
 
     def _wrap(self, *_args) -> None:
         self.text_size = (self.width, None)
@@ -51,8 +78,39 @@ class Text(Label):
         self.height = max(self.texture_size[1], self.font_size * 1.3)
 
 
+class LineText(Label):
+    """One line of text (a title) that is set smaller until it fits its width, never below the mode's
+    minimum type size: a bar has no room for a second line."""
+
+    def __init__(self, text: str = "", *, size: float = theme.FONT_HEADING, color=theme.TEXT, **kw) -> None:
+        self.type_base = size
+        super().__init__(text=text, color=color, halign="left", valign="middle", shorten=True, **kw)
+        self._refit = Clock.create_trigger(self._fit_text)
+        self.bind(size=self._refit, text=self._refit)
+        self.apply_type_size()
+        _TYPESET.add(self)
+
+    def apply_type_size(self) -> None:
+        self._refit()
+
+    def _fit_text(self, *_args) -> None:
+        self.font_size = sp(theme.type_size(self.type_base))
+        self.text_size = (None, None)
+        self.texture_update()
+        floor = min_font_px()
+        while self.font_size > floor and self.texture_size[0] > self.width:
+            self.font_size = max(floor, self.font_size * 0.92)
+            self.texture_update()
+        self.text_size = (self.width, self.height)
+
+
 class BigButton(Button):
-    """A flat, high-contrast touch target (never smaller than 60 dp high)."""
+    """A flat, high-contrast touch target (never smaller than theme.MIN_TOUCH high).
+
+    The label is wrapped to the button's width; a label that still does not fit (a long word in
+    长者模式) is set smaller until it does, but never below the mode's minimum type size; at that
+    size its lines are set closer (Chinese glyphs keep clear of each other down to 0.8).
+    """
 
     def __init__(
         self,
@@ -66,14 +124,16 @@ class BigButton(Button):
         **kwargs,
     ) -> None:
         kwargs.setdefault("size_hint_y", None)
+        self.type_base = size
+        self._refit = Clock.create_trigger(self._fit_text)
         super().__init__(
             text=text,
-            font_size=sp(size * theme.font_scale),
+            font_size=sp(theme.type_size(size)),
             color=fg,
             background_normal="",
             background_down="",
             background_color=(0, 0, 0, 0),
-            height=dp(max(height, 60)),
+            height=dp(max(height, theme.MIN_TOUCH)),
             halign="center",
             valign="middle",
             **kwargs,
@@ -83,9 +143,35 @@ class BigButton(Button):
             self._color = Color(*bg)
             self._rect = RoundedRectangle(pos=self.pos, size=self.size, radius=[dp(16)])
         self.bind(pos=self._sync, size=self._sync, state=self._sync)
-        self.bind(size=lambda *_: setattr(self, "text_size", (self.width - dp(20), None)))
+        self.bind(size=self._refit, text=self._refit)
+        self._refit()
         if on_press is not None:
             self.bind(on_release=lambda *_: on_press())
+        _TYPESET.add(self)
+
+    def apply_type_size(self) -> None:
+        self._refit()
+
+    def _fit_text(self, *_args) -> None:
+        self.font_size = sp(theme.type_size(self.type_base))
+        self.line_height = 1.0
+        self.text_size = (max(self.width - dp(20), 1), None)
+        if not self.text or self.width <= 1:
+            return
+        self.texture_update()
+
+        def overflows() -> bool:
+            return self.texture_size[1] > self.height - dp(4) or self.texture_size[0] > self.width
+
+        floor = min_font_px()
+        while self.font_size > floor and overflows():
+            self.font_size = max(floor, self.font_size * 0.92)
+            self.texture_update()
+        for leading in (0.9, 0.8):
+            if not overflows():
+                break
+            self.line_height = leading
+            self.texture_update()
 
     def _sync(self, *_args) -> None:
         self._rect.pos, self._rect.size = self.pos, self.size
