@@ -1,9 +1,10 @@
 """Starts the simulators that `sim://` device URLs name and gives back the real URLs to open.
 
 The drivers then talk to the simulators over real transports (a pty for the ID card reader, a TCP
-socket for the receipt printer), exactly as they would to hardware. A `sim://camera?…` URL stays as
-it is (the camera driver plays it itself) but its `CameraFeed` is kept here, in `cameras[name]`, so a
-scripted scene (`show`, `show_sequence`) and an `unplug()` outlive the driver being rebuilt.
+socket for the receipt printer, IPP over HTTP on 127.0.0.1 for the A4 printer), exactly as they would
+to hardware. A `sim://camera?…` URL stays as it is (the camera driver plays it itself) but its
+`CameraFeed` is kept here, in `cameras[name]`, so a scripted scene (`show`, `show_sequence`) and an
+`unplug()` outlive the driver being rebuilt.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from devices.camera_sim import CameraFeed, share_feed, unshare_feed
+from devices.camera import CameraFeed  # camera first: camera_sim, imported by it, builds on it
+from devices.camera_sim import share_feed, unshare_feed
 from devices.idcard.simulator import SamSimulator, load_identities
+from devices.printer.ipp_sim import DEFAULT_QUEUE, IppPrinterSimulator
 from devices.printer.virtual import VirtualEscposPrinter
 from devices.scanner import ScannerSimulator
 
@@ -31,6 +34,7 @@ class SimHost:
     def __init__(self) -> None:
         self.idcard: SamSimulator | None = None
         self.printer: VirtualEscposPrinter | None = None
+        self.a4printer: IppPrinterSimulator | None = None
         self.scanner: ScannerSimulator | None = None
         self.cameras: dict[str, CameraFeed] = {}
         self._camera_urls: dict[str, str] = {}
@@ -55,6 +59,16 @@ class SimHost:
             paper_mm = int((options or {}).get("paper_mm", query.get("paper_mm", 80)))
             self.printer = VirtualEscposPrinter(Path(query["render"]), paper_mm=paper_mm)
             return f"tcp://127.0.0.1:{self.printer.start_tcp()}"
+        if parts.netloc == "a4printer":
+            # sim://a4printer?out=DIR[&delay=S][&queue=NAME][&render=0] → cups://NAME?server=127.0.0.1:PORT
+            self.a4printer = IppPrinterSimulator(
+                Path(query["out"]),
+                queue=query.get("queue", DEFAULT_QUEUE),
+                job_delay_s=float(query.get("delay", 0)),
+                render=query.get("render", "1") != "0",
+            )
+            self.a4printer.start()
+            return self.a4printer.url
         if parts.netloc == "scanner":
             self.scanner = ScannerSimulator(stable_port=True).start()
             return f"serial://{self.scanner.port}?baud=9600"
@@ -85,6 +99,8 @@ class SimHost:
             self.idcard.stop()
         if self.printer is not None:
             self.printer.stop()
+        if self.a4printer is not None:
+            self.a4printer.stop()
         if self.scanner is not None:
             self.scanner.stop()
         for name, feed in self.cameras.items():

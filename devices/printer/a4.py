@@ -1,4 +1,5 @@
-"""The A4 printer driver: PDFs through a CUPS queue named by URL (`cups://QUEUE`).
+"""The A4 printer driver: PDFs through a CUPS queue named by URL (`cups://QUEUE`, or
+`cups://QUEUE?server=HOST:PORT` for a cupsd or IPP printer elsewhere, e.g. the simulator in ipp_sim.py).
 
 It speaks IPP to cupsd (see ipp.py) to submit a PDF, follow the job to completion and read the
 queue's state and printer-state-reasons. Only DeviceError leaves its methods.
@@ -13,7 +14,7 @@ import re
 import threading
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.lifecycle import Lifecycle
@@ -62,8 +63,8 @@ class A4Printer(Lifecycle):
         self, url: str, *, server: str | None = None, timeout_s: float = 60.0, name: str = KIND
     ) -> None:
         self.name = name
-        self.queue = _parse_url(url)
-        self.server = server or os.environ.get("CUPS_SERVER") or _default_server()
+        self.queue, url_server = _parse_url(url)
+        self.server = server or url_server or os.environ.get("CUPS_SERVER") or _default_server()
         self.timeout_s = timeout_s
         # Each IPP request has its own short timeout; timeout_s bounds a whole job in wait_job.
         self._client = ipp.IppClient(self.server, min(timeout_s, 10.0))
@@ -343,18 +344,25 @@ def _base(reason: str) -> str:
     return reason
 
 
-def _parse_url(url: str) -> str:
+def _parse_url(url: str) -> tuple[str, str | None]:
+    """The queue and the server the URL names (`?server=host:port` or a socket path), if any."""
     parts = urlsplit(url)
     queue = unquote(parts.netloc)
     bad_name = not queue or any(c.isspace() or c in "/#?" for c in queue)
-    if parts.scheme != "cups" or bad_name or parts.path not in ("", "/") or parts.query:
+    try:
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        query = {"": []}
+    servers = query.pop("server", [None])
+    bad_query = bool(query) or len(servers) != 1 or servers[0] == ""
+    if parts.scheme != "cups" or bad_name or parts.path not in ("", "/") or bad_query:
         raise DeviceError(
             Completion.UNSUPPORTED,
             "打印机配置有误，请联系工作人员。",
-            detail=f"not a cups://QUEUE url: {url!r}",
+            detail=f"not a cups://QUEUE[?server=HOST:PORT] url: {url!r}",
             action=Action.MAINTENANCE,
         )
-    return queue
+    return queue, servers[0]
 
 
 def _job_number(job_id: str, queue: str) -> int:
