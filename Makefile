@@ -7,6 +7,8 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 BASE_PACKAGES := libzbar0 fonts-noto-cjk fontconfig libgl1 libgl1-mesa-dri libegl1 libmtdev1 xauth libusb-1.0-0 \
 	espeak-ng  # voice prompts in 长者模式, rendered offline
 TEST_PACKAGES := $(BASE_PACKAGES) xvfb cups-daemon cups-client  # a real cupsd for the A4 printer tests
+TEST_PACKAGES += prometheus  # promtool: check and unit-test ops/prometheus/alerts.yml
+TEST_PACKAGES += systemd cage util-linux  # systemd-analyze verify/security on the staged units (cage, setterm)
 # The UI needs a screen: a real one if there is one, else Xvfb.
 DEMO_PACKAGES := $(BASE_PACKAGES) $(if $(DISPLAY),,xvfb)
 XVFB := xvfb-run -a -s "-screen 0 1080x1920x24"

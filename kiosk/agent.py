@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from kiosk import metrics, metrics_export, sdnotify
 from kiosk.config import Config
 from kiosk.help_request import pending_help
 from kiosk.outbox import Outbox
@@ -75,7 +76,8 @@ class Agent:
     # -- one cycle --------------------------------------------------------------------------------
     def run_once(self) -> CycleReport:
         report = CycleReport()
-        for record in self.outbox.deliver_pending(self.client) if self.outbox else ():
+        submitter = metrics.timed_submitter(self.client, self.state)  # upload latency histogram
+        for record in self.outbox.deliver_pending(submitter) if self.outbox else ():
             report.delivered += record.state == "delivered"
             report.failed += record.state == "failed"
         self._ack_pending(report)
@@ -84,8 +86,11 @@ class Agent:
         except PlatformError as err:
             report.error = f"heartbeat: code {err.code}"
             log.warning("heartbeat failed: code=%s", err.code)
+            metrics.record_heartbeat(self.state, False)
             return report
         report.heartbeat = True
+        offset_ms = getattr(self.client, "clock_offset_ms", None)
+        metrics.record_heartbeat(self.state, True, offset_ms, self._clock())
         for command in result.commands:
             self._handle(command, report)
         return report
@@ -185,10 +190,29 @@ class Agent:
 
     # -- loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Cycles until `stop` is set (SIGTERM); a cycle that fails is logged and the next one tried."""
+        """Cycles until `stop` is set (SIGTERM); a cycle that fails is logged and the next one tried.
+        Under systemd (kiosk-agent.service, Type=notify) it says READY, pings the watchdog after every
+        cycle (a hung cycle gets the agent restarted) and STOPPING when told to stop."""
+        metrics_server = self.serve_metrics()
+        sdnotify.ready()
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception as err:  # keep the agent alive; the log has the type, not the data
                 log.exception("agent cycle failed: %s", type(err).__name__)
+            sdnotify.watchdog()
             stop.wait(self.interval_s)
+        sdnotify.stopping()
+        if metrics_server is not None:
+            metrics_server.close()
+
+    def serve_metrics(self, port: int | None = None) -> metrics_export.MetricsServer | None:
+        """/metrics on 127.0.0.1 (`[agent] metrics_port`, 0 = off), read from the state DB at each scrape.
+        An explicit `port` overrides the config (0 = any free port: tests)."""
+        if port is None and not self.config.agent.metrics_port:
+            return None
+        terminal_id = self.config.terminal.id
+        collector = metrics_export.KioskCollector(
+            self.state, outbox=self.outbox, guard=self.guard, terminal_id=terminal_id, clock=self._clock
+        )
+        return metrics_export.serve(collector, self.config.agent.metrics_port if port is None else port)

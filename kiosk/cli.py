@@ -23,6 +23,7 @@ from devices.base import DeviceError
 from kiosk.cli_common import config_arg, json_arg
 from kiosk.cli_devices import add_device_commands
 from kiosk.cli_outbox import add_outbox_commands
+from kiosk.cli_provision import add_provision_commands
 from kiosk.cli_vision import add_vision_commands
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.logs import setup_logging
@@ -30,7 +31,25 @@ from kiosk.outbox import OutboxUnavailable
 from kiosk.submission import SubmissionError
 
 log = logging.getLogger("kiosk.cli")
-SCENARIOS = ("online", "online_scan", "elderly", "disk_full", "query", "query_code", "face_replay", "timeout")
+SCENARIOS = (
+    "online",
+    "online_scan",
+    "license",
+    "commitment",
+    "proxy",
+    "proxy_incomplete",
+    "mail_delivery",
+    "joint",
+    "certificate",
+    "qr_login",
+    "elderly",
+    "disk_full",
+    "query",
+    "query_qr",
+    "query_code",
+    "face_replay",
+    "timeout",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_outbox_commands(sub)
     add_vision_commands(sub)
+    add_provision_commands(sub)
     voice = sub.add_parser("voice", help="voice prompts for 长者模式")
     vsub = voice.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
     voice_build = vsub.add_parser("build", help="render every prompt with espeak-ng (at setup, offline)")
@@ -152,8 +172,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.headless and not os.environ.get("DISPLAY"):
         return _reexec_under_xvfb()
-    from kiosk.demo import demo_config
+    from kiosk.demo import DEMO_CASE_SCHEDULE, demo_config
     from kiosk.platform_sim import ServerThread
+    from kiosk.platform_sim.app import create_app
 
     default_window = "720x1280" if args.headless else "540x960"
     width, height = (int(v) for v in (args.window or default_window).lower().split("x"))
@@ -161,7 +182,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     probe = demo_config(state_dir, "http://127.0.0.1:1", window=(width, height))  # writes the secret
     secret = probe.platform.secret_file.read_text().strip()
-    server = ServerThread(state_dir / "platform-sim.db", {probe.platform.terminal_id: secret})
+    terminals = {probe.platform.terminal_id: secret}
+    app = create_app(state_dir / "platform-sim.db", terminals, case_schedule=DEMO_CASE_SCHEDULE)
+    server = ServerThread(app=app)
     server.start()
     try:
         config = demo_config(state_dir, server.base_url, window=(width, height), auto_card=not args.headless)

@@ -101,6 +101,17 @@ class FaceConfig(_Section):
     attempts_before_staff: int = Field(3, ge=1, le=10)  # then the screen offers 呼叫工作人员
 
 
+class AgentConfig(_Section):
+    # Prometheus /metrics of `kiosk agent`, bound to 127.0.0.1 only; 0 turns it off.
+    metrics_port: int = Field(9466, ge=0, le=65535)
+
+
+class MaintenanceConfig(_Section):
+    # The technician PIN's scrypt hash, written by `kiosk maintenance set-pin`;
+    # default <state_dir>/secrets/maintenance_pin.
+    pin_file: Path | None = None
+
+
 class UiConfig(_Section):
     size: tuple[int, int] = (1080, 1920)
     orientation: Literal["portrait", "landscape"] = "portrait"
@@ -116,6 +127,8 @@ class Config(_Section):
     session: SessionConfig = SessionConfig()
     face: FaceConfig
     ui: UiConfig = UiConfig()
+    agent: AgentConfig = AgentConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
 
 def _describe(err: ValidationError) -> str:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kiosk import metrics
 from kiosk.catalog import Item
 from kiosk.flow import Flow, FlowError
 from kiosk.help_request import clear_help, request_help
@@ -21,6 +22,7 @@ ELDERLY_TIME_FACTOR = 2  # 长者模式: twice as long before the countdown and 
 class KioskController:
     def __init__(self, services: Services, clock: Callable[[], float] = time.monotonic) -> None:
         self.services = services
+        metrics.instrument(services)  # face match and upload latency reach /metrics via the state DB
         cfg = services.config.session
         self.idle = IdleTimer(cfg.idle_timeout_s, cfg.warning_s, clock)
         self.session: Session | None = None
@@ -72,6 +74,8 @@ class KioskController:
             if self.services.state is not None:
                 clear_help(self.services.state)  # staff helped, or the citizen has gone
             log.info("session %s ended: %s", self.session.id[:8], reason)
+            if self.services.state is not None:  # sessions and submissions by result, for /metrics
+                metrics.record_session_end(self.services.state, self.session, self.flow, reason)
             case = self.session.case or {}
             self.last_outcome = {
                 "item_code": self.session.item_code,

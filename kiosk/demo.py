@@ -15,6 +15,8 @@ from kiosk.paths import ASSETS, shared_dir
 from kiosk.session import Identity, Proof, Session
 
 DEMO_TERMINAL_ID = "T4115020001"
+# Cases move on within seconds in the demo, so a query right after submitting shows progress.
+DEMO_CASE_SCHEDULE = (("accepted", 3.0), ("processing", 3.0), ("approved", 3600.0))
 
 
 def demo_config(
@@ -56,6 +58,7 @@ def demo_config(
             "printer": {"url": f"sim://printer?render={state_dir / 'printed'}", "paper_mm": 80},
             "scanner": {"url": "sim://scanner"},
             "document_camera": {"url": f"sim://camera?source={demo_page_scene()}&fps=4"},
+            "a4_printer": {"url": f"sim://a4printer?out={state_dir / 'a4'}"},  # certificates
         },
         "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},
         "ui": {"size": list(window), "fullscreen": False},

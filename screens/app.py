@@ -18,6 +18,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from kiosk import pinyin_ime, sdnotify
 from kiosk.catalog import Item
 from kiosk.controller import KioskController
 from kiosk.flow import FlowError, Step
@@ -29,6 +30,13 @@ from screens.document import DocumentScreen
 from screens.face import FaceScreen
 from screens.home import HomeScreen
 from screens.items import CatalogScreen, GuideScreen
+from screens.journey import (
+    CertificateScreen,
+    ChecklistScreen,
+    CommitmentScreen,
+    DeliveryScreen,
+    LicensesScreen,
+)
 from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
 from screens.steps import (
     DoneScreen,
@@ -133,6 +141,8 @@ class KioskApp(App):
     # -- construction ----------------------------------------------------------------------
     def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(self.font_path))  # every widget renders Chinese
+        # The pinyin tables take ~2 s to build: now, in the background, not on a citizen's first key.
+        threading.Thread(target=pinyin_ime.warm_up, daemon=True, name="pinyin-warm-up").start()
         Window.clearcolor = theme.BACKGROUND
         root = BoxLayout(orientation="vertical")
         self.top_bar = TopBar(self)
@@ -145,7 +155,12 @@ class KioskApp(App):
             IdCardScreen,
             FaceScreen,
             FormScreen,
+            LicensesScreen,
             DocumentScreen,
+            CommitmentScreen,
+            ChecklistScreen,
+            DeliveryScreen,
+            CertificateScreen,
             ReviewScreen,
             ReceiptScreen,
             RatingScreen,
@@ -157,6 +172,10 @@ class KioskApp(App):
         ):
             self.manager.add_widget(screen_class(self))
         self.manager.bind(current=lambda *_: self._update_title())
+        # systemd (kiosk.service, Type=notify): ready at the first frame, then a watchdog ping from this
+        # loop, so a frozen UI is restarted. Outside systemd both are no-ops.
+        Clock.schedule_once(lambda _dt: sdnotify.ready("kiosk UI up"))
+        Clock.schedule_interval(lambda _dt: sdnotify.watchdog(), sdnotify.UI_PING_S)
         root.add_widget(self.top_bar)
         root.add_widget(self.manager)
         Window.bind(on_touch_down=lambda *_: self.controller.user_activity())

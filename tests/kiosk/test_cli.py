@@ -51,7 +51,7 @@ def test_devices_status_json_reports_each_simulated_device(tmp_path, capsys):
     path = terminal_config(tmp_path, config, devices)
     assert main(["devices", "status", "--config", str(path), "--json"]) == 0
     statuses = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
-    assert set(statuses) == {"idcard", "face_camera", "printer", "scanner", "document_camera"}
+    assert set(statuses) == {"idcard", "face_camera", "printer", "scanner", "document_camera", "a4_printer"}
     assert all(s["state"] == "online" for s in statuses.values())
     assert statuses["printer"]["details"]["paper"] == "full"
 
