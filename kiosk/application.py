@@ -24,8 +24,14 @@ def new_terminal_ref(terminal_id: str, now: dt.datetime) -> str:
 
 
 def application_body(
-    session: Session, item: Item, *, submitted_at: dt.datetime, materials: list[dict[str, Any]] | None = None
+    session: Session,
+    item: Item,
+    *,
+    submitted_at: dt.datetime,
+    materials: list[dict[str, Any]] | None = None,
+    signature_ref: str | None = None,
 ) -> bytes:
+    """`signature_ref`: the material id (or outbox reference) of the signature under the commitment."""
     if not (session.identity and session.proof and session.terminal_ref and session.mode):
         raise ValueError("application needs an identified session with a proof, a mode and a terminal_ref")
     body = {
@@ -41,8 +47,8 @@ def application_body(
         "proof_id": session.proof.proof_id,
         "form": dict(session.form),
         "materials": materials or [],
-        "commitment": None,
-        "delivery": {"method": "online", "address": None},
+        "commitment": signature_ref and {"accepted": True, "signature_material_id": signature_ref},
+        "delivery": session.delivery or {"method": "online", "address": None},
         "submitted_at": submitted_at.isoformat(timespec="seconds"),
     }
     return canonical_json(body)

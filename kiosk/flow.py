@@ -14,55 +14,60 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from devices.base import DeviceError
 from kiosk.application import application_body, new_terminal_ref, rating_body
-from kiosk.catalog import Item, Material
+from kiosk.catalog import MODE_NAMES, Item, Material
+from kiosk.delivery import DeliveryError, delivery_choice, describe_delivery
 from kiosk.face import encode_jpeg
 from kiosk.face_check import FaceCheck, FaceUpdate
 from kiosk.forms import validate_form
 from kiosk.idnumber import mask_id_number
-from kiosk.materials import MaterialMissing, MaterialScans
+from kiosk.materials import MaterialMissing, MaterialPlan
 from kiosk.outbox import OutboxUnavailable, material_ref
 from kiosk.platform.errors import PlatformError
-from kiosk.receipt import build_receipt, mask_name
+from kiosk.qr import classify
+from kiosk.receipt import build_receipt, mask_name, mask_phone
 from kiosk.services import Services
-from kiosk.session import Identity, Session
+from kiosk.session import Identity, Proof, Session
 
 log = logging.getLogger(__name__)
 
 CARD_WAIT_S = 60.0
-JPEG = {"content_type": "image/jpeg"}
+CERTIFICATE_PRINT_S = 120.0  # a page or two; longer means the printer needs someone
 NOT_STORED = "本机暂时无法保存申请，请到人工窗口办理。"  # nothing was accepted; the kiosk closes
 ID_TYPES = {"resident": "resident", "hmt_permit": "hmt_permit"}  # both foreigner cards → foreign_permanent
 
 
 class Step(enum.StrEnum):
     GUIDE = "guide"  # the item's guide: conditions, materials, time limits
-    IDCARD = "idcard"
+    IDCARD = "idcard"  # the ID card, or the provincial app's identity code
     FACE = "face"
     FORM = "form"
-    MATERIALS = "materials"
+    LICENSES = "licenses"  # consent, then the citizen's e-licences fetched (全程证通)
+    MATERIALS = "materials"  # the document camera, or the commitment instead
+    COMMITMENT = "commitment"  # 告知承诺书 and a handwritten signature (信用可办)
+    CHECKLIST = "checklist"  # 形式审查 (异地代收代办)
+    DELIVERY = "delivery"  # mail (address), pickup or online
     REVIEW = "review"
     RECEIPT = "receipt"
+    CERTIFICATE = "certificate"  # 查询打印: a certificate fetched and printed on A4
     RATING = "rating"
     DONE = "done"
 
 
+_APPLY = [Step.GUIDE, Step.IDCARD, Step.FACE, Step.FORM, Step.LICENSES, Step.MATERIALS, Step.COMMITMENT]
+_FINISH = [Step.DELIVERY, Step.REVIEW, Step.RECEIPT, Step.RATING, Step.DONE]
+# Every step a mode may pass through, in order; `Flow._needed` skips those this item and citizen need not.
 STEPS: dict[str, list[Step]] = {
-    "online": [
-        Step.GUIDE,
-        Step.IDCARD,
-        Step.FACE,
-        Step.FORM,
-        Step.MATERIALS,  # only for items with materials the document camera can take
-        Step.REVIEW,
-        Step.RECEIPT,
-        Step.RATING,
-        Step.DONE,
-    ],
+    "online": _APPLY + _FINISH,
+    "proxy": [*_APPLY, Step.CHECKLIST, *_FINISH],
+    "joint": _APPLY + _FINISH,  # one submission; the progress shows every department's step
+    "query": [Step.GUIDE, Step.IDCARD, Step.FACE, Step.CERTIFICATE, Step.DONE],
 }
+LICENSES_UNAVAILABLE = "电子证照暂时无法调取，请点“拍摄纸质材料”继续办理。"
 
 
 class FlowError(Exception):
@@ -76,9 +81,12 @@ class Flow:
         if mode not in STEPS or mode not in item.modes:
             raise ValueError(f"mode {mode!r} is not available for item {item.code}")
         self.services, self.session, self.item, self.mode = services, session, item, mode
-        self.scans = MaterialScans(item, session.scans)
-        self.steps = [s for s in STEPS[mode] if s is not Step.MATERIALS or self.scans.materials]
+        self.materials = MaterialPlan(
+            item, session.scans, session.licenses, session.committed, allow_missing=mode == "proxy"
+        )
+        self.steps = STEPS[mode]
         self.step = self.steps[0]
+        self.licenses_fetched = False  # consent given and the platform asked: the list is on screen
         self.receipt_problem: str | None = None  # set when the case is safe but the paper failed
         self.submitted_at: dt.datetime | None = None
         self.refused = False  # the platform refused the application for good: only 返回首页 is left
@@ -101,7 +109,25 @@ class Flow:
             listener(step)
 
     def _advance(self) -> None:
-        self._go(self.steps[self.steps.index(self.step) + 1])
+        later = self.steps[self.steps.index(self.step) + 1 :]
+        self._go(next(step for step in later if self._needed(step)))
+
+    def _needed(self, step: Step) -> bool:
+        """Whether this item and this citizen need `step` now (asked when the flow moves on)."""
+        plan, session = self.materials, self.session
+        match step:
+            case Step.FACE:
+                return session.proof is None  # the provincial app's code brings its own proof
+            case Step.LICENSES:
+                return bool(plan.licensable)
+            case Step.MATERIALS:
+                return plan.current is not None
+            case Step.COMMITMENT:
+                return plan.needs_commitment and session.signature is None
+            case Step.DELIVERY:
+                return set(self.item.delivery) != {"online"}
+            case _:
+                return True
 
     def _expect(self, step: Step) -> None:
         if self.step != step or self.refused:
@@ -135,6 +161,28 @@ class Flow:
             gender=card.gender,
             birth_date=card.birth_date,
         )
+        self._advance()
+
+    def login_by_code(self, payload: str) -> None:
+        """The provincial app's identity code instead of card + face (platform-api §5.4): the platform
+        vouches for the citizen, so its proof replaces the face check."""
+        self._expect(Step.IDCARD)
+        scan = classify(payload)
+        if scan.kind != "identity" or not scan.ok:
+            raise FlowError(scan.refusal or "这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。")
+        try:
+            result = self.services.platform.qr_login(scan.text)
+        except PlatformError as err:
+            log.info("qr login refused: code=%s", err.code)
+            if err.code == 40401:
+                raise FlowError("身份码已过期或无效，请在手机上刷新身份码后再扫。") from None
+            raise FlowError(err.citizen_message) from None
+        who = result.identity
+        self.session.identity = Identity(who.name, who.id_number, "resident", source="qr")
+        self.session.proof = Proof(result.proof.proof_id, result.proof.expires_at)
+        if who.phone and any(spec.field == "phone" for spec in self.item.form):
+            self.session.form.setdefault("phone", who.phone)  # offered on the form, still editable
+        log.info("qr login: identity confirmed by the platform")
         self._advance()
 
     # -- FACE: the screen drives start_face_check() / FaceCheck.step() / verify_face() ----------
@@ -221,36 +269,120 @@ class Flow:
             self._advance()
         return errors
 
-    # -- materials (document camera) -------------------------------------------------------
+    # -- LICENSES: e-licences, only with the citizen's consent (domain.md §4) --------------------
+    @property
+    def licensable(self) -> list[Material]:
+        """The materials an e-licence could provide (listed on the consent screen)."""
+        return self.materials.licensable
+
+    def consent_licenses(self, agree: bool) -> None:
+        """With consent, ask the platform for the citizen's licences and keep those that cover a
+        material (the screen then lists them: `materials.licenses`); without, go to the camera."""
+        self._expect(Step.LICENSES)
+        if not agree:
+            log.info("e-licences: consent declined")
+            self._advance()
+            return
+        proof = self.session.proof
+        assert proof is not None  # identity comes before materials
+        types = sorted({m.license_type for m in self.licensable if m.license_type})
+        try:
+            found = self.services.platform.query_licenses(proof.proof_id, types)
+        except PlatformError as err:
+            log.warning("e-licence query failed: code=%s", err.code)
+            raise FlowError(LICENSES_UNAVAILABLE) from None
+        covered = self.materials.apply_licenses(lic.model_dump() for lic in found)
+        log.info("e-licences: %d found, %d materials covered", len(found), len(covered))
+        self.licenses_fetched = True
+        self._go(Step.LICENSES)  # the same screen, now with what was found
+
+    def finish_licenses(self) -> None:
+        self._expect(Step.LICENSES)
+        self._advance()
+
+    # -- MATERIALS: the document camera, or the commitment instead ----------------------------
     @property
     def current_material(self) -> Material | None:
-        return self.scans.current if self.step is Step.MATERIALS else None
+        return self.materials.current if self.step is Step.MATERIALS else None
 
     def pages(self) -> list[bytes]:
-        return self.scans.pages()
+        return self.materials.pages()
 
     def add_page(self, jpeg: bytes) -> None:
         self._expect(Step.MATERIALS)
-        try:
-            self.scans.add(jpeg)
-        except MaterialMissing as err:
-            raise FlowError(err.message) from None
+        self._on_materials(self.materials.add, jpeg)
 
     def delete_last_page(self) -> None:
         self._expect(Step.MATERIALS)
-        self.scans.delete_last()
+        self.materials.delete_last()
 
     def finish_material(self) -> None:
-        """The citizen is done with this material: the next one, or on to review."""
+        """The citizen is done with this material: the next one, or on to what follows."""
         self._expect(Step.MATERIALS)
-        try:
-            done = self.scans.finish_current()
-        except MaterialMissing as err:
-            raise FlowError(err.message) from None
+        self._next_material(self._on_materials(self.materials.finish_current))
+
+    def commit_instead(self) -> None:
+        """信用可办: the citizen will sign the commitment instead of providing this material."""
+        self._expect(Step.MATERIALS)
+        self._next_material(self._on_materials(self.materials.commit_current))
+
+    def _next_material(self, done: bool) -> None:
         if done:
             self._advance()
         else:
             self._go(Step.MATERIALS)  # the same screen, for the next material
+
+    @staticmethod
+    def _on_materials(action: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return action(*args)
+        except MaterialMissing as err:
+            raise FlowError(err.message) from None
+
+    # -- COMMITMENT: 告知承诺书 + handwritten signature ------------------------------------------
+    @property
+    def commitment_text(self) -> str:
+        return self.item.commitment_text or ""
+
+    def sign_commitment(self, signature_png: bytes) -> None:
+        self._expect(Step.COMMITMENT)
+        if not signature_png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise FlowError("没有收到签名，请在框内重新签名。")
+        self.session.signature = signature_png
+        self._advance()
+
+    # -- CHECKLIST: 形式审查 of the materials (异地代收代办) -------------------------------------
+    def checklist(self) -> list[tuple[Material, str | None, str]]:
+        return self.materials.checklist()
+
+    def pass_checklist(self) -> None:
+        """Every required material present, or a FlowError naming each one that is missing."""
+        self._expect(Step.CHECKLIST)
+        missing = self.materials.missing()
+        if missing:
+            names = "、".join(f"《{m.name}》" for m in missing)
+            log.info("形式审查: %d required materials missing", len(missing))
+            raise FlowError(f"材料不齐全，还缺少{names}。请点“补拍”补交后再提交。")
+        self._advance()
+
+    def rescan(self, code: str) -> None:
+        """From the checklist back to the camera for one material."""
+        self._expect(Step.CHECKLIST)
+        self._on_materials(self.materials.go_to, code)
+        self._go(Step.MATERIALS)
+
+    # -- DELIVERY: mail, pickup or online --------------------------------------------------------
+    def choose_delivery(self, method: str, address: Mapping[str, str] | None = None) -> None:
+        self._expect(Step.DELIVERY)
+        identity = self.session.identity
+        assert identity is not None
+        try:
+            self.session.delivery = delivery_choice(
+                self.item, method, address, recipient=identity.name, phone=self.session.form.get("phone")
+            )
+        except DeliveryError as err:
+            raise FlowError(err.message) from None
+        self._advance()
 
     def review_lines(self) -> list[tuple[str, str]]:
         """What the citizen checks before submitting, with personal data masked."""
@@ -258,15 +390,43 @@ class Flow:
         assert identity is not None
         lines = [
             ("办理事项", self.item.name),
+            ("办理方式", MODE_NAMES[self.mode]),
             ("申请人", mask_name(identity.name)),
             ("证件号码", mask_id_number(identity.id_number)),
         ]
         for spec in self.item.form:
             value = self.session.form.get(spec.field, "")
             if spec.type == "phone" and value:
-                value = value[:3] + "****" + value[-4:]
+                value = mask_phone(value)
             lines.append((spec.label, value or "（未填写）"))
-        return lines + self.scans.summary()
+        lines += self.materials.summary()
+        if self.session.delivery is not None:
+            lines.append(("领取方式", describe_delivery(self.session.delivery)))
+        return lines
+
+    # -- CERTIFICATE: 查询打印 ---------------------------------------------------------------------
+    def print_certificate(self) -> None:
+        """Fetch the item's certificate for the identified citizen (platform-api §5.10) and print it on
+        A4; the document is kept only until the printer has it."""
+        self._expect(Step.CERTIFICATE)
+        proof, kind, printer = self.session.proof, self.item.certificate_kind, self.services.a4_printer
+        assert proof is not None and kind is not None
+        if printer is None:
+            raise FlowError("本机暂时不能打印证明，请到人工窗口打印。")
+        try:
+            self.session.certificate = self.services.platform.certificate(kind, proof.proof_id)
+            job = printer.print_pdf(self.session.certificate, self.item.name)
+            printer.wait_job(job, CERTIFICATE_PRINT_S)
+        except PlatformError as err:
+            log.warning("certificate fetch failed: code=%s", err.code)
+            raise FlowError(err.citizen_message) from None
+        except DeviceError as err:
+            log.warning("certificate print failed: %s", err.detail or err.completion)
+            raise FlowError(err.message) from None
+        finally:
+            self.session.certificate = None
+        log.info("certificate %s printed", kind)
+        self._advance()
 
     def submit(self) -> None:
         """Store the application durably, try to deliver it now, then print the receipt.
@@ -294,15 +454,25 @@ class Flow:
             raise FlowError(NOT_STORED)  # the kiosk is out of service; no case is taken
         try:
             with outbox.transaction():  # the pages and the application are stored together or not at all
+
+                def stored(data: bytes, content_type: str) -> str:
+                    ref = self.session.id
+                    record = outbox.enqueue("material", data, session_ref=ref, content_type=content_type)
+                    return material_ref(record.id)
+
                 refs = {
-                    m.code: [
-                        material_ref(outbox.enqueue("material", p, session_ref=self.session.id, **JPEG).id)
-                        for p in self.scans.pages(m.code)
-                    ]
-                    for m in self.scans.materials
+                    m.code: [stored(p, "image/jpeg") for p in self.materials.pages(m.code)]
+                    for m in self.materials.scanned()
                 }
-                materials = self.scans.application_entries(refs)
-                body = application_body(self.session, self.item, submitted_at=now, materials=materials)
+                materials = self.materials.application_entries(refs)
+                signature = self.session.signature
+                body = application_body(
+                    self.session,
+                    self.item,
+                    submitted_at=now,
+                    materials=materials,
+                    signature_ref=None if signature is None else stored(signature, "image/png"),
+                )
                 record = outbox.enqueue("application", body, session_ref=self.session.id)
         except OutboxUnavailable as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
             if self.services.guard is not None:

@@ -57,6 +57,16 @@ class CaseProgress:
     explanation: str
     steps: tuple[TimelineStep, ...]  # oldest first
 
+    @property
+    def departments(self) -> list[tuple[str, str]]:
+        """多地联办: each department's step and where it stands, from the latest note that says so
+        ("转出地审核：已完成；转入地接收：办理中"); empty for a case handled by one department."""
+        for step in reversed(self.steps):
+            pairs = [part.split("：", 1) for part in (step.note or "").split("；")]
+            if len(pairs) > 1 and all(len(pair) == 2 and all(pair) for pair in pairs):
+                return [(name, state) for name, state in pairs]
+        return []
+
 
 def case_progress(platform: Any, case_no: str, query_code: str) -> CaseProgress:
     """Look the case up; QueryError carries the sentence for the citizen."""

@@ -27,6 +27,11 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def mask_phone(phone: str) -> str:
+    """13800138000 → 138****8000."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
+
+
 def build_receipt(
     *,
     hall_name: str,

@@ -42,4 +42,5 @@ class Services:
     face_verifier: FaceVerifier | None = None  # kiosk.face_verify (platform or local, per [face] match)
     document_camera: FrameSource | None = None  # the 高拍仪, when the terminal has one
     scanner: Any = None  # a serial or keyboard-wedge code scanner (devices.scanner), when there is one
+    a4_printer: Any = None  # devices.printer.A4Printer (certificates), when the terminal has one
     state: Any = None  # kiosk.state.StateDB: flags shared with the agent (help requests, in service)

@@ -44,6 +44,11 @@ class Session:
     form: dict[str, str] = field(default_factory=dict)
     live_image: bytes | None = None
     scans: dict[str, list[bytes]] = field(default_factory=dict)  # material code → JPEG pages
+    licenses: dict[str, dict[str, Any]] = field(default_factory=dict)  # material code → e-licence (§5.5)
+    committed: set[str] = field(default_factory=set)  # material codes replaced by the signed commitment
+    signature: bytes | None = None  # the handwritten signature under the 告知承诺书, PNG
+    delivery: dict[str, Any] | None = None  # §5.7 `delivery`, address included
+    certificate: bytes | None = None  # a fetched certificate (PDF) until it is printed
     terminal_ref: str | None = None
     case: dict[str, Any] | None = None
     rating: int | None = None
@@ -60,6 +65,11 @@ class Session:
         self.form.clear()
         self.live_image = None
         self.scans.clear()
+        self.licenses.clear()
+        self.committed.clear()
+        self.signature = None
+        self.delivery = None
+        self.certificate = None
         self.terminal_ref = None
         self.case = None
         self.rating = None
@@ -67,7 +77,9 @@ class Session:
 
     @property
     def personal_data_present(self) -> bool:
-        return any((self.identity, self.proof, self.form, self.live_image, self.scans, self.case))
+        return any(
+            (self.identity, self.proof, self.form, self.live_image, self.scans, self.licenses, self.committed)
+        ) or any(x is not None for x in (self.signature, self.delivery, self.certificate, self.case))
 
 
 class IdleState(enum.StrEnum):

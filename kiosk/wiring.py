@@ -121,6 +121,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
                 ManagedDevice(manager, "document_camera") if "document_camera" in config.devices else None
             ),
             printer=ManagedDevice(manager, "printer"),
+            a4_printer=ManagedDevice(manager, "a4_printer") if "a4_printer" in config.devices else None,
             platform=platform,
             outbox=outbox,
             guard=guard,

@@ -70,6 +70,10 @@ class DocumentScreen(StepScreen):
         row.add_widget(retake)
         row.add_widget(done)
         self.body.add_widget(row)
+        if self.flow.materials.can_commit():  # 信用可办: offered after the camera, never before it
+            commit = BigButton("没有这份材料，签署告知承诺书", self.commit, bg=theme.SURFACE, fg=theme.ACCENT)
+            commit.tid = "doc:commit"
+            self.body.add_widget(commit)
         self.body.add_widget(Widget())
         self._count_pages()
 
@@ -132,6 +136,9 @@ class DocumentScreen(StepScreen):
 
     def done(self) -> None:
         self.app.act(self.flow.finish_material)  # next material, or on to review; a refusal is shown
+
+    def commit(self) -> None:
+        self.app.act(self.flow.commit_instead)
 
     def _failed(self, message: str) -> None:
         self.stop()

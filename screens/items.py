@@ -303,11 +303,6 @@ class CatalogScreen(KioskScreen):
         self._show_results()  # only the list changes while typing, never the keypad under the finger
 
 
-def self_service_mode(item: Item) -> str | None:
-    """The first of the item's modes this terminal can run as a self-service flow."""
-    return next((mode for mode in item.modes if mode in STEPS), None)
-
-
 AUDIENCE_NAMES = {"person": "自然人", "legal_person": "法人"}
 
 
@@ -340,8 +335,8 @@ class GuideScreen(KioskScreen):
         back.tid = "guide:back"
         row.add_widget(back)
         reason = self.app.manager.get_screen("catalog").unavailable(item)
-        mode = self_service_mode(item)
-        if reason is not None or mode is None:
+        modes = [mode for mode in item.modes if mode in STEPS]
+        if reason is not None or not modes:
             self.body.add_widget(
                 Text(
                     reason or "本终端暂未开通此事项的自助办理，请到人工窗口办理。",
@@ -349,11 +344,20 @@ class GuideScreen(KioskScreen):
                     halign="center",
                 )
             )
-        else:
-            start = BigButton(f"开始办理（{MODE_NAMES[mode]}）", lambda: self.app.start_flow(item, mode))
-            start.tid = "start"
-            row.add_widget(start)
+        elif len(modes) == 1:
+            row.add_widget(self._start_button(item, modes[0], f"开始办理（{MODE_NAMES[modes[0]]}）", "start"))
+        else:  # e.g. 全程网办 or 异地代收代办: the citizen chooses, each explained in a word
+            self.body.add_widget(Text("请选择办理方式：", bold=True))
+            choices = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
+            for mode in modes:
+                choices.add_widget(self._start_button(item, mode, MODE_NAMES[mode], f"start:{mode}"))
+            self.body.add_widget(choices)
         self.body.add_widget(row)
+
+    def _start_button(self, item: Item, mode: str, text: str, tid: str) -> BigButton:
+        button = BigButton(text, lambda: self.app.start_flow(item, mode))
+        button.tid = tid
+        return button
 
     @staticmethod
     def _sections(item: Item) -> list[tuple[str, str]]:

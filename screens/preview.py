@@ -5,6 +5,7 @@
 - `CameraLoop` reads frames and runs the screen's processing (face check step, QR decode, page
   detection) on a worker thread; the main thread only picks up the newest (frame, result) pair at
   display rate, so widgets are touched on the main thread alone and a slow step never piles up.
+- `CodeListener` waits for one code from a serial or keyboard-wedge scanner on a thread of its own.
 """
 
 from __future__ import annotations
@@ -154,3 +155,33 @@ class CameraLoop:
             self._deliver(*latest)
         if self._finished and latest is not None:
             self.stop()  # the final result has been delivered
+
+
+class CodeListener:
+    """One code from the code scanner, classified (kiosk.qr), handed to `on_scan` on the main thread.
+    An unplugged scanner is retried quietly: the screen has other ways in (a camera, the card reader)."""
+
+    def __init__(self, scanner: Any, on_scan: Callable[[Any], None]) -> None:
+        self._stop = threading.Event()
+        self._on_scan = on_scan
+        threading.Thread(target=self._listen, args=(scanner,), daemon=True, name="scanner").start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _listen(self, scanner: Any) -> None:
+        from devices.base import DeviceError
+        from kiosk.qr import classify_bytes
+
+        stop = self._stop
+        while not stop.is_set():
+            try:
+                data = scanner.read_code(0.5)
+            except DeviceError as err:
+                log.warning("code scanner: %s", err.detail or err.completion)
+                stop.wait(2.0)
+                continue
+            if data:
+                scan = classify_bytes(data)
+                Clock.schedule_once(lambda _dt, s=scan: None if stop.is_set() else self._on_scan(s))
+                return

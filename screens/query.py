@@ -8,19 +8,17 @@ code, a web address, anything malformed) is refused with a sentence saying what 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
-from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.uix.widget import Widget
 
-from devices.base import DeviceError
 from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
-from screens.preview import CameraLoop, CameraPreview
+from screens.journey import card
+from screens.preview import CameraLoop, CameraPreview, CodeListener
 from screens.widgets import BigButton, NumPad, Panel, Text
 
 log = logging.getLogger(__name__)
@@ -63,7 +61,7 @@ class ScanScreen(KioskScreen):
         super().__init__(app, name="scan", **kwargs)
         self.preview = CameraPreview(aspect=720 / 1280)
         self._loop: CameraLoop | None = None
-        self._scanner_stop = threading.Event()
+        self._listener: CodeListener | None = None
         self.shown_at: float | None = None  # when the code was seen (the scenario measures scan → timeline)
 
     def refresh(self) -> None:
@@ -87,10 +85,7 @@ class ScanScreen(KioskScreen):
         self.shown_at = None
         services = self.app.controller.services
         if services.scanner is not None:  # a code scanner too: whichever sees the code first
-            self._scanner_stop = threading.Event()
-            threading.Thread(
-                target=self._listen, args=(services.scanner, self._scanner_stop), daemon=True, name="scanner"
-            ).start()
+            self._listener = CodeListener(services.scanner, self._found)
         camera = services.camera
         self._loop = CameraLoop(
             camera.read_frame,
@@ -101,25 +96,12 @@ class ScanScreen(KioskScreen):
         )
 
     def stop(self) -> None:
-        self._scanner_stop.set()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if self._loop is not None:
             self._loop.stop()
             self._loop = None
-
-    def _listen(self, scanner: Any, stop: threading.Event) -> None:
-        from kiosk.qr import classify_bytes
-
-        while not stop.is_set():
-            try:
-                data = scanner.read_code(0.5)
-            except DeviceError as err:  # unplugged: the camera still works; try again shortly
-                log.warning("code scanner: %s", err.detail or err.completion)
-                stop.wait(2.0)
-                continue
-            if data:
-                scan = classify_bytes(data)
-                Clock.schedule_once(lambda _dt, s=scan: None if stop.is_set() else self._found(s))
-                return
 
     def _show(self, frame, scan) -> None:
         if self._loop is None:
@@ -233,6 +215,12 @@ class ProgressScreen(KioskScreen):
         now.add_widget(Text(progress.explanation))
         now.bind(minimum_height=now.setter("height"))
         self.body.add_widget(now)
+        if progress.departments:  # 多地联办: one line per department
+            lines = [("各部门办理情况", theme.TEXT)] + [
+                (f"{name}：{state}", theme.SUCCESS if state == "已完成" else theme.TEXT)
+                for name, state in progress.departments
+            ]
+            self.body.add_widget(card(lines))
         scroll, column = scroll_column()
         for index, step in enumerate(progress.steps, 1):
             line = f"{index}. {step.at}  {step.label}" + (f"\n    {step.note}" if step.note else "")

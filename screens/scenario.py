@@ -25,6 +25,7 @@ from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.outbox import OutboxUnavailable
+from screens.journey_scenarios import JourneyScenarios
 
 log = logging.getLogger(__name__)
 Wait = Callable[[], bool]
@@ -60,7 +61,7 @@ class _FullDisk:
         return getattr(self.outbox, name)
 
 
-class ScenarioRunner:
+class ScenarioRunner(JourneyScenarios):
     def __init__(self, app: Any, terminal: Any, scenario: str, artifacts: Path, server: Any = None) -> None:
         self.app, self.terminal, self.scenario, self.server = app, terminal, scenario, server
         self.artifacts = artifacts
@@ -180,6 +181,8 @@ class ScenarioRunner:
         yield from self.tap("choice:reason:正常退休")
         yield from self.shot("form-filled")
         yield from self.tap("next")
+        yield from self.screen("licenses")
+        yield from self.tap("license:decline")  # the paper 退休证明 is on the camera already
         yield from self.screen("materials")
         flow = self.app.controller.flow
         yield from self.wait(lambda: bool(flow.pages()), "the page taken by itself")
@@ -242,6 +245,9 @@ class ScenarioRunner:
         services.outbox = services.outbox.outbox  # the technician made room
         yield from self.screen("home")
         yield from self.shot("home-again")
+
+    def scenario_query_qr(self) -> Script:
+        yield from self.scenario_query()
 
     def scenario_query(self) -> Script:
         """A citizen holds a receipt's QR code up to the camera and reads the case's progress."""
@@ -373,8 +379,22 @@ class ScenarioRunner:
         """From home through the card and the face check to the item's form."""
         yield from self._to_face(item_code)
         self.terminal.sims.idcard.remove()
-        yield from self.screen("form")
+        yield from self._face_passed("form")
         yield from self.shot("form")
+
+    def _face_passed(self, then: str) -> Script:
+        """Until the face check lets the citizen on to `then`; a check a loaded machine failed (a head
+        movement whose frames it missed) is tried again, as the citizen would."""
+        for _attempt in range(3):
+            yield from self.wait(
+                lambda: self.app.manager.current == then or self.find("error:retry") is not None,
+                f"screen {then} or a retry",
+            )
+            if self.app.manager.current == then:
+                break
+            log.warning("scenario: the face check failed; trying again")
+            yield from self.tap("error:retry")
+        yield from self.screen(then)
 
     def _to_face(self, item_code: str) -> Script:
         """From home through the card to the face check."""
@@ -389,7 +409,7 @@ class ScenarioRunner:
         """From the catalog through the card and the face check to the form."""
         yield from self._item_to_face(item_code)
         self.terminal.sims.idcard.remove()
-        yield from self.screen("form")
+        yield from self._face_passed("form")
         yield from self.shot("form")
 
     def _item_to_face(self, item_code: str) -> Script:

@@ -6,21 +6,27 @@ Each screen renders `app.controller.flow` and calls one flow action; blocking ac
 
 from __future__ import annotations
 
+from functools import partial
+
 from kivy.clock import Clock
-from kivy.metrics import dp, sp
+from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
-from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
 from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
+from screens.preview import CodeListener
 from screens.widgets import BigButton, NumPad, Panel, Text
 
 SATISFACTION = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 BAD_REASONS = ["等候时间长", "操作太复杂", "设备有故障", "信息不准确", "其他"]
 NUMERIC_TYPES = {"phone", "number", "id_number"}
+TEXT_TYPES = {"text", "address"}  # the pinyin keyboard
+MAX_FIELD_CHARS = 60
+SHOW_APP_CODE = "打开手机上的政务服务应用，出示身份码，对准下方扫码口"
+NOT_IDENTITY_CODE = "这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。"
 
 
 class StepScreen(KioskScreen):
@@ -39,6 +45,7 @@ class IdCardScreen(StepScreen):
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="idcard", **kwargs)
+        self._listener: CodeListener | None = None
 
     def refresh(self) -> None:
         self.body.clear_widgets()
@@ -58,35 +65,62 @@ class IdCardScreen(StepScreen):
             Text("身份证\n读卡区", size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY_DARK)
         )
         self.body.add_widget(card)
+        if self.app.controller.services.scanner is not None:
+            self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
+            self.body.add_widget(Text("没带身份证？", size=theme.FONT_HEADING, halign="center", bold=True))
+            self.body.add_widget(Text(SHOW_APP_CODE, halign="center", color=theme.TEXT_MUTED))
         self.body.add_widget(Widget())
 
     def on_enter(self, *_args) -> None:
         self.read()
 
     def read(self) -> None:
+        """The card reader and the code scanner at once: whichever the citizen uses first."""
         flow, cancel = self.flow, self.app.new_card_cancel()
-        if flow is not None:
-            self.app.run_worker(lambda: flow.read_card(cancel), lambda msg: self.show_error(msg, self.read))
+        if flow is None:
+            return
+        self.app.run_worker(lambda: flow.read_card(cancel), lambda msg: self.show_error(msg, self.read))
+        scanner = self.app.controller.services.scanner
+        if scanner is not None and self._listener is None:
+            self._listener = CodeListener(scanner, self._code)
+
+    def _code(self, scan) -> None:
+        self._listener = None
+        flow = self.flow
+        if scan.refusal or scan.kind != "identity":
+            self.show_error(scan.refusal or NOT_IDENTITY_CODE, self.read)
+            return
+        self.app.cancel_card_read()
+        retry = partial(self.show_error, retry=self.read)
+        self.app.run_worker(partial(flow.login_by_code, scan.text), retry)
 
     def on_leave(self, *_args) -> None:
         self.app.cancel_card_read()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
 
 class FormScreen(StepScreen):
+    """Every field is a box to tap; the keyboard below follows the field: the keypad for numbers and
+    dates, the pinyin keyboard for Chinese text, buttons for choices (no OS input method runs here)."""
+
     title = "填写申请信息"
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="form", **kwargs)
         self.values: dict[str, str] = {}
         self.focused: str | None = None
+        self.inputs: dict[str, Widget] = {}
 
     def refresh(self) -> None:
         flow = self.flow
         self.body.clear_widgets()
         if flow is None:
             return
-        self.values, self.focused = {}, None
-        self.inputs: dict[str, Widget] = {}
+        self.values = dict(flow.session.form)  # e.g. the phone number the provincial app gave
+        self.focused, self.inputs = None, {}
+        self.specs = {spec.field: spec for spec in flow.item.form}
         self.errors: dict[str, Text] = {}
         scroll, column = scroll_column()
         for spec in flow.item.form:
@@ -96,15 +130,14 @@ class FormScreen(StepScreen):
             self.errors[spec.field] = error
             column.add_widget(error)
         self.body.add_widget(scroll)
-        if any(spec.type in NUMERIC_TYPES for spec in flow.item.form):
-            self.body.add_widget(
-                NumPad(self._key, allow_x=any(s.type == "id_number" for s in flow.item.form))
-            )
-            first = next(s.field for s in flow.item.form if s.type in NUMERIC_TYPES)
-            self._focus(first)
+        self.keyboard_area = BoxLayout(size_hint_y=None, height=0)
+        self.body.add_widget(self.keyboard_area)
         submit = BigButton("下一步", self._submit)
         submit.tid = "next"
         self.body.add_widget(submit)
+        first = next((s.field for s in flow.item.form if s.type != "choice"), None)
+        if first is not None:
+            self._focus(first)
 
     def _field_widget(self, spec) -> Widget:
         if spec.type == "choice":
@@ -122,44 +155,68 @@ class FormScreen(StepScreen):
                 row.add_widget(button)
             self.inputs[spec.field] = row
             return row
-        if spec.type in NUMERIC_TYPES:
-            box = BigButton(
-                "",
-                lambda f=spec.field: self._focus(f),
-                bg=theme.SURFACE,
-                fg=theme.TEXT,
-                size=theme.FONT_HEADING,
-                height=110,
-            )
-            box.tid = f"field:{spec.field}"
-            self.inputs[spec.field] = box
-            return box
-        entry = TextInput(
-            multiline=False,
-            font_size=sp(theme.type_size(theme.FONT_BODY)),
-            size_hint_y=None,
-            height=dp(110),
-            padding=(dp(20), dp(30)),
+        box = BigButton(
+            self._shown(spec.field),
+            lambda f=spec.field: self._focus(f),
+            bg=theme.SURFACE,
+            fg=theme.TEXT,
+            size=theme.FONT_HEADING if spec.type in NUMERIC_TYPES else theme.FONT_BODY,
+            height=110,
         )
-        entry.tid = f"field:{spec.field}"
-        entry.bind(text=lambda _w, text, f=spec.field: self.values.__setitem__(f, text))
-        self.inputs[spec.field] = entry
-        return entry
+        box.tid = f"field:{spec.field}"
+        self.inputs[spec.field] = box
+        return box
+
+    def _shown(self, field: str) -> str:
+        value = self.values.get(field, "")
+        if self.specs[field].type == "date" and not value:
+            return "年-月-日，例如 2026-01-31"
+        return value
 
     def _focus(self, field: str) -> None:
+        from screens.keyboard import PinyinKeyboard
+
+        kind = self.specs[field].type
+        wanted = "pinyin" if kind in TEXT_TYPES else "digits"
+        self._flush()  # pinyin letters still in the bar belong to the field being left
+        if self.focused is None or self._keyboard_kind(self.focused) != wanted:
+            self.keyboard_area.clear_widgets()
+            if wanted == "pinyin":
+                clear = partial(self._key, "clear")
+                keyboard = PinyinKeyboard(self._typed, partial(self._key, "del"), on_clear=clear)
+            else:
+                keyboard = NumPad(self._key, allow_x=any(s.type == "id_number" for s in self.specs.values()))
+            self.keyboard_area.height = keyboard.height
+            self.keyboard_area.add_widget(keyboard)
         self.focused = field
         for name, widget in self.inputs.items():
             if isinstance(widget, BigButton):
                 widget._bg = theme.hex_rgba("#FFF7D6") if name == field else theme.SURFACE
                 widget._sync()
 
+    def _keyboard_kind(self, field: str) -> str:
+        return "pinyin" if self.specs[field].type in TEXT_TYPES else "digits"
+
+    def _typed(self, text: str) -> None:
+        if self.focused is not None:
+            self._set(self.focused, self.values.get(self.focused, "") + text)
+
     def _key(self, key: str) -> None:
         if self.focused is None:
             return
+        spec = self.specs[self.focused]
         value = self.values.get(self.focused, "")
-        value = {"del": value[:-1], "clear": ""}.get(key, value + key)
-        self.values[self.focused] = value[:19]
-        self.inputs[self.focused].text = self.values[self.focused]
+        if spec.type == "date":  # digits only; the dashes come by themselves: 20260131 → 2026-01-31
+            value = value.replace("-", "")
+            value = {"del": value[:-1], "clear": ""}.get(key, (value + key)[:8] if key.isdigit() else value)
+            value = "-".join(filter(None, (value[:4], value[4:6], value[6:8])))
+        else:
+            value = {"del": value[:-1], "clear": ""}.get(key, value + key)
+        self._set(self.focused, value[: spec.max_length or MAX_FIELD_CHARS])
+
+    def _set(self, field: str, value: str) -> None:
+        self.values[field] = value
+        self.inputs[field].text = self._shown(field)
 
     def _choose(self, field: str, option: str) -> None:
         self.values[field] = option
@@ -168,7 +225,14 @@ class FormScreen(StepScreen):
             button.color = theme.WHITE if button.text == option else theme.TEXT
             button._sync()
 
+    def _flush(self) -> None:
+        for keyboard in self.keyboard_area.children:
+            if hasattr(keyboard, "flush"):
+                keyboard.flush()
+
     def _submit(self) -> None:
+        self._flush()
+
         def submit() -> None:
             errors = self.flow.submit_form(self.values)
             for field, label in self.errors.items():
@@ -347,7 +411,9 @@ class DoneScreen(StepScreen):
         self.body.clear_widgets()
         self.body.add_widget(Widget(size_hint_y=0.3))
         self.body.add_widget(Text("感谢您的使用", size=theme.FONT_TITLE, bold=True, halign="center"))
-        self.body.add_widget(Text("请带好您的身份证和回执", size=theme.FONT_HEADING, halign="center"))
+        flow = self.flow
+        took = "证明" if flow is not None and flow.mode == "query" else "回执"
+        self.body.add_widget(Text(f"请带好您的身份证和{took}", size=theme.FONT_HEADING, halign="center"))
         self.body.add_widget(Widget())
         home = BigButton("返回首页", self.app.go_home)
         home.tid = "finish"

@@ -41,12 +41,34 @@ def advance(ctx: SimContext, case: dict[str, Any]) -> dict[str, Any]:
         due = parse_rfc3339(case["timeline"][-1]["at"]) + delay
         if due > now:
             break
-        case["timeline"].append({"status": nxt, "at": rfc3339(due), "note": _NOTES.get(nxt)})
+        note = _joint_note(ctx, case, nxt) or _NOTES.get(nxt)
+        case["timeline"].append({"status": nxt, "at": rfc3339(due), "note": note})
         case["status"] = nxt
         changed = True
     if changed:
         ctx.store.update_case(case["case_no"], case["status"], case["timeline"])
     return case
+
+
+# 多地联办: each department's part, as "部门环节：状态" pairs joined by "；" (kiosk.query reads them back).
+_JOINT_STAGES = {
+    "accepted": ("办理中", "待办理"),
+    "processing": ("已完成", "办理中"),
+    "approved": ("已完成", "已完成"),
+}
+
+
+def _joint_note(ctx: SimContext, case: dict[str, Any], status: str) -> str | None:
+    """For a joint case, where each department stands; the item's process names the departments'
+    steps (e.g. 转出地审核, 转入地接收) between 提交申请 and 办结."""
+    if case.get("application", {}).get("mode") != "joint" or status not in _JOINT_STAGES:
+        return None
+    process = ctx.items.get(case["item_code"], {}).get("process", [])
+    parts = [p for p in process if p not in ("身份核验", "提交申请", "办结")][:2]
+    if len(parts) < 2:
+        return None
+    first, second = _JOINT_STAGES[status]
+    return f"{parts[0]}：{first}；{parts[1]}：{second}"
 
 
 def case_status(case: dict[str, Any]) -> dict[str, Any]:

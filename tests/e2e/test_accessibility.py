@@ -39,7 +39,7 @@ MIN_TARGET_PX = 60
 MIN_FONT_PX = {"normal": 28.0, "elderly": 40.0}
 MIN_CONTRAST = {"normal": 4.5, "elderly": 7.0}
 NORMAL_SCREENS = {
-    "home", "closed", "catalog", "guide", "idcard", "face", "form", "materials", "review",
+    "home", "closed", "catalog", "guide", "idcard", "face", "form", "licenses", "materials", "review",
     "receipt", "rating", "done", "query", "scan", "progress",
 }  # fmt: skip
 ELDERLY_SCREENS = NORMAL_SCREENS - {"home", "closed", "query", "scan", "progress"}
@@ -379,6 +379,9 @@ def _probe(report_path: Path, state_dir: Path) -> int:
                 yield from tap("choice:reason:正常退休")
                 audit("form+filled", "form")
                 yield from tap("next")
+                yield from on("licenses")
+                audit("licenses")
+                yield from tap("license:decline")
                 yield from on("materials")
                 flow = app.controller.flow
                 yield from wait(lambda: bool(flow.pages()), "the page taken by itself")

@@ -27,19 +27,6 @@ from kiosk.wiring import open_terminal
 ITEM = "KS-SAMPLE-JY-SY-0007"
 
 
-@pytest.fixture
-def kiosk(tmp_path):
-    state = tmp_path / "state"
-    probe = demo_config(state, "http://127.0.0.1:1")
-    secret = probe.platform.secret_file.read_text()
-    server = ServerThread(tmp_path / "platform.db", {probe.platform.terminal_id: secret}).start()
-    config = demo_config(state, server.base_url)
-    with open_terminal(config) as terminal:
-        terminal.server = server
-        yield terminal
-    server.stop()
-
-
 def start(terminal):
     controller = terminal.controller
     flow = controller.start(controller.services.catalog.get(ITEM))
@@ -382,6 +369,8 @@ def test_scanned_pages_are_uploaded_before_the_application_that_names_them(kiosk
     flow.begin()
     identify(kiosk, flow)
     assert flow.submit_form(SCAN_FORM) == {}
+    assert flow.step is Step.LICENSES  # 退休证 could come as an e-licence: the citizen declines
+    flow.consent_licenses(False)
     assert flow.step is Step.MATERIALS and flow.current_material.name == "退休证明"
     with pytest.raises(FlowError, match="还没有拍《退休证明》"):
         flow.finish_material()
@@ -402,6 +391,11 @@ def test_scanned_pages_are_uploaded_before_the_application_that_names_them(kiosk
     assert not controller.last_wiped.scans and not controller.last_wiped.personal_data_present
 
 
-def test_items_without_scannable_materials_skip_the_step(kiosk):
+def test_items_without_materials_skip_their_steps(kiosk):
     flow = start(kiosk)
-    assert Step.MATERIALS not in flow.steps and flow.current_material is None
+    steps = []
+    flow.on_step(steps.append)
+    identify(kiosk, flow)
+    assert flow.submit_form({"phone": "13800138000"}) == {}
+    assert flow.step is Step.REVIEW and flow.current_material is None
+    assert not {Step.LICENSES, Step.MATERIALS, Step.COMMITMENT, Step.DELIVERY} & set(steps)
