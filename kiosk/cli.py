@@ -22,6 +22,7 @@ from typing import Any
 from devices.base import DeviceError
 from kiosk.cli_common import config_arg, json_arg
 from kiosk.cli_devices import add_device_commands
+from kiosk.cli_maintenance import add_maintenance_commands
 from kiosk.cli_outbox import add_outbox_commands
 from kiosk.cli_provision import add_provision_commands
 from kiosk.cli_vision import add_vision_commands
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_outbox_commands(sub)
     add_vision_commands(sub)
     add_provision_commands(sub)
+    add_maintenance_commands(sub)
     voice = sub.add_parser("voice", help="voice prompts for 长者模式")
     vsub = voice.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
     voice_build = vsub.add_parser("build", help="render every prompt with espeak-ng (at setup, offline)")

@@ -37,6 +37,8 @@ from screens.journey import (
     DeliveryScreen,
     LicensesScreen,
 )
+from screens.maintenance import MaintenancePinScreen, MaintenanceScreen
+from screens.maintenance import install as install_maintenance
 from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
 from screens.steps import (
     DoneScreen,
@@ -169,9 +171,12 @@ class KioskApp(App):
             ScanScreen,
             QueryCodeScreen,
             ProgressScreen,
+            MaintenancePinScreen,
+            MaintenanceScreen,
         ):
             self.manager.add_widget(screen_class(self))
         self.manager.bind(current=lambda *_: self._update_title())
+        install_maintenance(self)  # the hidden gesture on the top bar, the PIN, the log buffer
         # systemd (kiosk.service, Type=notify): ready at the first frame, then a watchdog ping from this
         # loop, so a frozen UI is restarted. Outside systemd both are no-ops.
         Clock.schedule_once(lambda _dt: sdnotify.ready("kiosk UI up"))
