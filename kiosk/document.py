@@ -300,8 +300,13 @@ def estimate_aspect(quad: Quad, image_size: tuple[int, int], focal_px: float | N
     return float(np.sqrt(num / den))
 
 
-def page_size_px(quad: Quad, image_size: tuple[int, int], dpi: int = 200, px_per_mm: float | None = None,
-                 focal_px: float | None = None) -> tuple[int, int, str | None]:
+def page_size_px(
+    quad: Quad,
+    image_size: tuple[int, int],
+    dpi: int = 200,
+    px_per_mm: float | None = None,
+    focal_px: float | None = None,
+) -> tuple[int, int, str | None]:
     """Output (width, height, paper name or None) for the page at `dpi`.
 
     The aspect snaps to a known paper size when close. A4/A5/B5 share one aspect; without a calibrated
@@ -337,7 +342,7 @@ def _skew_angle(grey: np.ndarray, max_deg: float = 8.0) -> float:
     ink = cv2.adaptiveThreshold(grey, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
     h, w = ink.shape
     m = max(4, int(0.04 * min(h, w)))  # the page border and background wedges are not text
-    ys, xs = np.nonzero(ink[m:h - m, m:w - m])
+    ys, xs = np.nonzero(ink[m : h - m, m : w - m])
     if len(xs) < 200:
         return 0.0
     xs = xs.astype(np.float32) - w / 2
@@ -355,14 +360,21 @@ def _skew_angle(grey: np.ndarray, max_deg: float = 8.0) -> float:
     return float(fine[np.argmax([score(d) for d in fine])])
 
 
-def rectify(frame: np.ndarray, quad: Quad, dpi: int = 200, deskew: bool = True,
-            px_per_mm: float | None = None, focal_px: float | None = None) -> np.ndarray:
+def rectify(
+    frame: np.ndarray,
+    quad: Quad,
+    dpi: int = 200,
+    deskew: bool = True,
+    px_per_mm: float | None = None,
+    focal_px: float | None = None,
+) -> np.ndarray:
     """The page warped to its true aspect at `dpi` (snapped to A4/A5/B5/letter/ID card when close)."""
     return _rectify(frame, quad, dpi, deskew, px_per_mm, focal_px)[0]
 
 
-def _rectify(frame: np.ndarray, quad: Quad, dpi: int, deskew: bool, px_per_mm: float | None,
-             focal_px: float | None) -> tuple[np.ndarray, str | None, float]:
+def _rectify(
+    frame: np.ndarray, quad: Quad, dpi: int, deskew: bool, px_per_mm: float | None, focal_px: float | None
+) -> tuple[np.ndarray, str | None, float]:
     h_img, w_img = frame.shape[:2]
     out_w, out_h, paper = page_size_px(quad, (w_img, h_img), dpi, px_per_mm, focal_px)
     dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
@@ -381,8 +393,9 @@ def _rectify(frame: np.ndarray, quad: Quad, dpi: int, deskew: bool, px_per_mm: f
             hmg = rot @ hmg
         else:
             angle = 0.0
-    page = cv2.warpPerspective(frame, hmg, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    page = cv2.warpPerspective(
+        frame, hmg, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return page, paper, angle
 
 
@@ -454,7 +467,7 @@ def _blur_sigma(grey: np.ndarray, bands: int = 8, band_rows: int = 128) -> float
     starts = np.linspace(0.1 * h, 0.9 * h - band_rows, bands).astype(int) if h > 2 * band_rows else [0]
     grads, values = [], []
     for y in starts:
-        raw = grey[max(0, y): y + band_rows]
+        raw = grey[max(0, y) : y + band_rows]
         band = cv2.GaussianBlur(raw, (0, 0), 1.0).astype(np.float32)
         gx = cv2.Sobel(band, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(band, cv2.CV_32F, 0, 1, ksize=3)
@@ -490,8 +503,14 @@ def _skin_mask(bgr: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(skin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
 
 
-def check_quality(frame: np.ndarray, quad: Quad | None = None, page: np.ndarray | None = None, dpi: int = 200,
-                  *, _det: _Detection | None = None) -> dict:
+def check_quality(
+    frame: np.ndarray,
+    quad: Quad | None = None,
+    page: np.ndarray | None = None,
+    dpi: int = 200,
+    *,
+    _det: _Detection | None = None,
+) -> dict:
     """Quality verdict: {"ok", "issues": [{"code", "message"}], "guidance", "metrics"}.
 
     Codes are stable (no_page, cut_off, too_small, hand_in_frame, glare, blurred); messages are the short
@@ -554,8 +573,12 @@ def check_quality(frame: np.ndarray, quad: Quad | None = None, page: np.ndarray 
                 codes.append("blurred")
     codes.sort(key=ISSUE_ORDER.index)
     issues = [{"code": c, "message": GUIDANCE[c]} for c in codes]
-    return {"ok": not codes, "issues": issues, "guidance": issues[0]["message"] if issues else None,
-            "metrics": metrics}
+    return {
+        "ok": not codes,
+        "issues": issues,
+        "guidance": issues[0]["message"] if issues else None,
+        "metrics": metrics,
+    }
 
 
 # ---------------------------------------------------------------- encoding
@@ -587,8 +610,14 @@ def _encode(img: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def encode_page(img: np.ndarray, mode: Mode = "colour", max_bytes: int = MAX_PAGE_BYTES, dpi: int = 200,
-                max_quality: int = 88, min_quality: int = 40) -> bytes:
+def encode_page(
+    img: np.ndarray,
+    mode: Mode = "colour",
+    max_bytes: int = MAX_PAGE_BYTES,
+    dpi: int = 200,
+    max_quality: int = 88,
+    min_quality: int = 40,
+) -> bytes:
     """JPEG for upload, never over `max_bytes`, with the JFIF density set so PDFs get the page size right.
 
     Tries the highest quality that fits (size is monotonic in quality, so a secant search on log-size
@@ -608,8 +637,9 @@ def encode_page(img: np.ndarray, mode: Mode = "colour", max_bytes: int = MAX_PAG
         if min(h, w) < 64:
             raise ValueError(f"cannot encode the page under {max_bytes} bytes")
         img = cv2.resize(img, (round(w * 0.85), round(h * 0.85)), interpolation=cv2.INTER_AREA)
-        log.info("page over %d bytes at quality %d: downsizing to %.0f dpi",
-                 max_bytes, min_quality, cur_dpi * 0.85)
+        log.info(
+            "page over %d bytes at quality %d: downsizing to %.0f dpi", max_bytes, min_quality, cur_dpi * 0.85
+        )
 
 
 def _sample_rows(img: np.ndarray, bands: int = 8, band_rows: int = 32) -> tuple[np.ndarray, float]:
@@ -618,7 +648,7 @@ def _sample_rows(img: np.ndarray, bands: int = 8, band_rows: int = 32) -> tuple[
     if h < bands * band_rows * 3:
         return img, 1.0
     starts = (np.linspace(0, h - band_rows, bands).astype(int) // 16) * 16
-    sample = np.concatenate([img[y: y + band_rows] for y in starts], axis=0)
+    sample = np.concatenate([img[y : y + band_rows] for y in starts], axis=0)
     return sample, h / sample.shape[0]
 
 
@@ -667,8 +697,13 @@ def pages_to_pdf(jpegs: list[bytes], default_dpi: int = 200) -> bytes:
 # ---------------------------------------------------------------- capture, report, auto-capture
 
 
-def capture(frame: np.ndarray, mode: Mode = "colour", dpi: int = 200, max_bytes: int = MAX_PAGE_BYTES,
-            px_per_mm: float | None = None) -> DocumentPage:
+def capture(
+    frame: np.ndarray,
+    mode: Mode = "colour",
+    dpi: int = 200,
+    max_bytes: int = MAX_PAGE_BYTES,
+    px_per_mm: float | None = None,
+) -> DocumentPage:
     """Detect, rectify, enhance, check and encode one frame. With no page found, image is None, jpeg b""."""
     import time  # timings are reported for the bench only; nothing depends on them
 
@@ -686,8 +721,13 @@ def capture(frame: np.ndarray, mode: Mode = "colour", dpi: int = 200, max_bytes:
     t4 = time.perf_counter()
     jpeg = encode_page(img, mode, max_bytes, dpi)
     t5 = time.perf_counter()
-    timings = {"find_ms": (t1 - t0) * 1e3, "rectify_ms": (t2 - t1) * 1e3, "quality_ms": (t3 - t2) * 1e3,
-               "enhance_ms": (t4 - t3) * 1e3, "encode_ms": (t5 - t4) * 1e3}
+    timings = {
+        "find_ms": (t1 - t0) * 1e3,
+        "rectify_ms": (t2 - t1) * 1e3,
+        "quality_ms": (t3 - t2) * 1e3,
+        "enhance_ms": (t4 - t3) * 1e3,
+        "encode_ms": (t5 - t4) * 1e3,
+    }
     return DocumentPage(det.quad, img, jpeg, quality, paper, dpi, timings)
 
 
@@ -703,8 +743,15 @@ def document_report(path: Path, out: Path | None = None, mode: Mode = "colour") 
     corners = None
     if result.corners is not None:
         corners = [[round(float(x), 1), round(float(y), 1)] for x, y in result.corners]
-    return {"corners": corners, "width": w, "height": h, "bytes": len(result.jpeg), "paper": result.paper,
-            "mode": mode, "quality": result.quality}
+    return {
+        "corners": corners,
+        "width": w,
+        "height": h,
+        "bytes": len(result.jpeg),
+        "paper": result.paper,
+        "mode": mode,
+        "quality": result.quality,
+    }
 
 
 class SteadyDetector:

@@ -40,7 +40,10 @@ def cjk_font_path() -> str | None:
     try:
         out = subprocess.run(
             ["fc-match", "-f", "%{file}", "Noto Sans CJK SC:lang=zh-cn"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -61,8 +64,13 @@ def render_page(dpi: int = 200, seed: int = 1, skew_deg: float = 0.0) -> np.ndar
     title = ImageFont.truetype(font_path, size * 2) if cjk else ImageFont.load_default(size * 2)
     margin = round(25 / 25.4 * dpi)
     alphabet = _CJK if cjk else "abcdefghijklmnopqrstuvwxyz0123456789 "
-    draw.text((width // 2, margin), "居民身份证明材料" if cjk else "CERTIFICATE", fill=(10, 10, 10),
-              font=title, anchor="mt")
+    draw.text(
+        (width // 2, margin),
+        "居民身份证明材料" if cjk else "CERTIFICATE",
+        fill=(10, 10, 10),
+        font=title,
+        anchor="mt",
+    )
     y = margin + size * 4
     line_h = round(size * 1.9)
     chars_per_line = (width - 2 * margin) // size
@@ -97,9 +105,14 @@ def _desk(light: bool, seed: int) -> np.ndarray:
     return np.clip(base + tex * (12 if light else 18), 0, 255).astype(np.uint8)
 
 
-def _camera_homography(page_px: tuple[int, int], dpi: int, distance_mm: float,
-                       angles_deg: tuple[float, float, float], shift_px: tuple[float, float],
-                       focal_px: float) -> np.ndarray:
+def _camera_homography(
+    page_px: tuple[int, int],
+    dpi: int,
+    distance_mm: float,
+    angles_deg: tuple[float, float, float],
+    shift_px: tuple[float, float],
+    focal_px: float,
+) -> np.ndarray:
     """Homography page pixels → frame pixels for a pinhole camera looking down at the tilted page."""
     ax, ay, az = np.radians(angles_deg)
     rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
@@ -136,10 +149,10 @@ def make_scene(variant: str = "good", seed: int = 7) -> Scene:
         shift = (-850.0, -380.0)  # top-left corner leaves the frame
     hmg = _camera_homography((pw, ph), dpi, distance, angles, shift, focal)
     frame = _desk(variant == "light_desk", seed)
-    cv2.warpPerspective(page, hmg, FRAME_SIZE, dst=frame, flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_TRANSPARENT)
-    corners = cv2.perspectiveTransform(
-        np.array([[[0, 0], [pw, 0], [pw, ph], [0, ph]]], np.float32), hmg)[0]
+    cv2.warpPerspective(
+        page, hmg, FRAME_SIZE, dst=frame, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT
+    )
+    corners = cv2.perspectiveTransform(np.array([[[0, 0], [pw, 0], [pw, ph], [0, ph]]], np.float32), hmg)[0]
     w, h = FRAME_SIZE
     # Soft shadow of the camera arm across one side, and the lamp fall-off.
     yy, xx = np.mgrid[0:h:8, 0:w:8].astype(np.float32)
@@ -180,7 +193,7 @@ def _draw_hand(frame: np.ndarray, corners: np.ndarray) -> None:
         cv2.line(frame, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), skin, 120)
         cv2.circle(frame, (int(end[0]), int(end[1])), 60, skin, -1)
     # Shading so the skin is not one flat colour.
-    roi = frame[int(palm_c[1]) - 400: int(palm_c[1]) + 400, int(palm_c[0]) - 900: int(palm_c[0]) + 500]
+    roi = frame[int(palm_c[1]) - 400 : int(palm_c[1]) + 400, int(palm_c[0]) - 900 : int(palm_c[0]) + 500]
     roi[:] = cv2.GaussianBlur(roi, (0, 0), 6)
 
 

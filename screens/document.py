@@ -52,9 +52,7 @@ class DocumentScreen(StepScreen):
         material = self.material
         if material is None:
             return
-        self.heading = Text(
-            f"请拍摄《{material.name}》", size=theme.FONT_HEADING, halign="center", bold=True
-        )
+        self.heading = Text(f"请拍摄《{material.name}》", size=theme.FONT_HEADING, halign="center", bold=True)
         self.body.add_widget(self.heading)
         self.preview.clear()
         self.body.add_widget(self.preview)

@@ -55,10 +55,14 @@ def bench(threads: int | None, frame: np.ndarray, frame_jpeg: bytes, runs: int) 
         rectify = _median_ms(lambda: doc.rectify(frame, quad), runs)
         det = doc._detect(frame)  # capture() reuses its detection for the checks; so do we
         quality = _median_ms(lambda: doc.check_quality(frame, quad, page, _det=det), runs)
-        lines = [f"[{label}] baseline decode 12 MP camera JPEG: {decode:.0f} ms; "
-                 f"full-resolution detection: {find_full:.0f} ms"]
-        lines.append(f"[{label}] find_page {find:.0f} ms ({find / find_full:.2f}× full-res detection), "
-                     f"rectify+deskew {rectify:.0f} ms, quality checks {quality:.0f} ms")
+        lines = [
+            f"[{label}] baseline decode 12 MP camera JPEG: {decode:.0f} ms; "
+            f"full-resolution detection: {find_full:.0f} ms"
+        ]
+        lines.append(
+            f"[{label}] find_page {find:.0f} ms ({find / find_full:.2f}× full-res detection), "
+            f"rectify+deskew {rectify:.0f} ms, quality checks {quality:.0f} ms"
+        )
         for mode in doc.MODES:
             img = doc.enhance(page, mode)
             enhance = _median_ms(lambda img=page, mode=mode: doc.enhance(img, mode), runs)
@@ -84,8 +88,11 @@ def main() -> None:
     frame_jpeg = encode_frame(scene.frame)
     frame = cv2.imdecode(np.frombuffer(frame_jpeg, np.uint8), cv2.IMREAD_COLOR)
     h, w = frame.shape[:2]
-    print(f"synthetic 高拍仪 frame {w}×{h} ({w * h / 1e6:.0f} MP), A4 page of 12 pt CJK text; "
-          f"{runs} runs, medians; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"synthetic 高拍仪 frame {w}×{h} ({w * h / 1e6:.0f} MP), A4 page of 12 pt CJK text; "
+        f"{runs} runs, medians; {os.cpu_count()} CPUs",
+        flush=True,
+    )
     for threads in (1, None):
         for line in bench(threads, frame, frame_jpeg, runs):
             print(line, flush=True)

@@ -142,7 +142,7 @@ def test_bw_keeps_text_legible(scenes, good_pages) -> None:
     # The metric does discriminate: under a deep shadow a global threshold turns paper into ink, while
     # the background-flattened local threshold still keeps the text legible.
     page = doc.rectify(scene.frame, good_pages["bw"].corners).astype(np.float32)
-    page[:, page.shape[1] // 2:] *= 0.45
+    page[:, page.shape[1] // 2 :] *= 0.45
     page = page.astype(np.uint8)
     naive = np.where(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY) < 128, 0, 255).astype(np.uint8)
     assert _ink_scores(naive, scene.page)[0] < 0.5
