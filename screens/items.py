@@ -39,6 +39,7 @@ TABS = [
     ("person", "个人办事"),
     ("legal_person", "法人办事"),
 ]
+ELDERLY_TABS = {"all", "kuasheng", "person"}  # 长者模式: fewer choices, each on one line
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 MUTED_BG = theme.hex_rgba("#E3E9F2")
 GREY_BG = theme.hex_rgba("#E5E7EB")
@@ -167,7 +168,10 @@ class CatalogScreen(KioskScreen):
 
     def _tabs(self) -> BoxLayout:
         row = BoxLayout(size_hint_y=None, height=dp(TAB_HEIGHT), spacing=dp(10))
+        elderly = theme.font_scale > 1
         for key, label in TABS:
+            if elderly and key not in ELDERLY_TABS:
+                continue
             selected = key == self.filter_name
             tab = BigButton(
                 label,

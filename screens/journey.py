@@ -18,10 +18,7 @@ from screens.widgets import BigButton, Panel, Text
 
 PRINTING = "正在调取并打印证明，请稍候……"
 NOT_FOUND = "没有找到电子证照，下一步请拍摄纸质材料。"
-CONSENT = (
-    "本机将凭您刚才的身份核验结果，向政务服务平台调取您本人的电子证照，"
-    "仅用于办理本事项，不在本机保存。"
-)
+CONSENT = "本机将凭您刚才的身份核验结果，向政务服务平台调取您本人的电子证照，仅用于办理本事项，不在本机保存。"
 
 
 def button_row(*buttons: BigButton) -> BoxLayout:
@@ -267,9 +264,7 @@ class CertificateScreen(StepScreen):
             return
         self.body.add_widget(Widget(size_hint_y=0.2))
         self.body.add_widget(Text(flow.item.name, size=theme.FONT_TITLE, halign="center", bold=True))
-        self.body.add_widget(
-            Text(PRINTING, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
-        )
+        self.body.add_widget(Text(PRINTING, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
         self.body.add_widget(Text("证明从下方 A4 出纸口打印出来，请取走。", halign="center"))
         self.body.add_widget(Widget())
 

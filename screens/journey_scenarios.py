@@ -93,6 +93,21 @@ class JourneyScenarios:
         yield from self.shot("commitment-signed", "commitment")
         yield from self.tap("sign:done")
 
+    def _sbk_to_delivery(self) -> Script:
+        """社会保障卡申领 异地代收代办 up to the delivery choice: card, face, form, the photo, 形式审查."""
+        yield from self._start_item(PROXY_ITEM, "start:proxy")
+        yield from self._card_and_face()
+        yield from self._type("phone", DEMO_PHONE)
+        yield from self.tap("choice:bank:中国银行")
+        yield from self.tap("next")
+        yield from self.screen("materials")
+        yield from self._take_page()
+        yield from self.screen("checklist")
+        yield from self.shot("checklist")
+        yield from self.tap("next")
+        yield from self.screen("delivery")
+        yield from self.shot("delivery")
+
     def _review_submit(self) -> Script:
         yield from self.screen("review")
         yield from self.shot("review")
@@ -134,18 +149,7 @@ class JourneyScenarios:
 
     def scenario_proxy(self) -> Script:
         """社会保障卡申领 异地代收代办: the photo scanned and sent, 形式审查 passes, pickup at the hall."""
-        yield from self._start_item(PROXY_ITEM, "start:proxy")
-        yield from self._card_and_face()
-        yield from self._type("phone", DEMO_PHONE)
-        yield from self.tap("choice:bank:中国银行")
-        yield from self.tap("next")
-        yield from self.screen("materials")
-        yield from self._take_page()
-        yield from self.screen("checklist")
-        yield from self.shot("checklist")
-        yield from self.tap("next")
-        yield from self.screen("delivery")
-        yield from self.shot("delivery")
+        yield from self._sbk_to_delivery()
         yield from self.tap("delivery:pickup")
         yield from self._review_submit()
 
@@ -187,16 +191,7 @@ class JourneyScenarios:
 
     def scenario_mail_delivery(self) -> Script:
         """社会保障卡申领 by mail: province → city → county, then the street on the pinyin keyboard."""
-        yield from self._start_item(PROXY_ITEM, "start:proxy")
-        yield from self._card_and_face()
-        yield from self._type("phone", DEMO_PHONE)
-        yield from self.tap("choice:bank:中国银行")
-        yield from self.tap("next")
-        yield from self.screen("materials")
-        yield from self._take_page()
-        yield from self.screen("checklist")
-        yield from self.tap("next")
-        yield from self.screen("delivery")
+        yield from self._sbk_to_delivery()
         yield from self.tap("delivery:mail")
         for code in ("440000", "440300"):
             yield from self.tap(f"region:{code}")
