@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from pypinyin.contrib.tone_convert import to_normal
-
 MAX_BUFFER = 24  # letters; a name or an address part is far shorter, and it bounds the DP below
 MAX_WORD_SYLLABLES = 4  # longer dictionary entries are idioms and slogans, not address parts or names
 SECONDARY_READING = 100  # the share of a character's frequency that a reading no word uses keeps
@@ -201,6 +199,9 @@ def _jieba_dict() -> Path:
 
 
 def _build() -> Lexicon:
+    # Imported here, not at the top: pypinyin loads its dictionaries at import (~0.5 s, ~50 MB), which
+    # the UI's start should not wait for.
+    from pypinyin.contrib.tone_convert import to_normal
     from pypinyin.phrases_dict import phrases_dict
     from pypinyin.pinyin_dict import pinyin_dict
 

@@ -1,5 +1,7 @@
 """Printing: a receipt document model, the ESC/POS driver, a virtual printer and the CUPS A4 driver."""
 
+# First: escpos reads where to cache its capabilities when it is first imported.
+from devices.printer import escpos_cache  # noqa: F401  # isort: skip
 from devices.printer.a4 import A4Printer
 from devices.printer.document import PAPER_COLUMNS, QR, Cut, Element, Feed, Receipt, Rule, Text, columns
 from devices.printer.encode import encode_receipt
