@@ -44,11 +44,17 @@ class Action(enum.StrEnum):
     MAINTENANCE = "maintenance"  # a technician
 
 
+def N_(text: str) -> str:
+    """Mark a citizen-facing sentence for the kiosk's translation catalog (kiosk.i18n, which this
+    layer cannot import). The sentence stays Chinese here; the kiosk translates it where it is shown."""
+    return text
+
+
 class DeviceError(Exception):
     """The only exception type that leaves a driver.
 
-    `message` is a short plain-Chinese sentence fit for the citizen; `detail` is for the log and
-    must never contain personal data.
+    `message` is a short plain-Chinese sentence fit for the citizen (marked with N_: a msgid for the
+    kiosk's catalog); `detail` is for the log and must never contain personal data.
     """
 
     def __init__(

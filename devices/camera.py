@@ -24,12 +24,12 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.lifecycle import Lifecycle, LifecycleState
 
 log = logging.getLogger(__name__)
-MSG_NOT_READY = "摄像头暂时无法使用，请联系工作人员。"
-MSG_NO_PICTURE = "摄像头暂时没有画面，请稍后再试；如仍不行，请联系工作人员。"
+MSG_NOT_READY = N_("摄像头暂时无法使用，请联系工作人员。")
+MSG_NO_PICTURE = N_("摄像头暂时没有画面，请稍后再试；如仍不行，请联系工作人员。")
 _NOT_READY = MSG_NOT_READY  # the old private name
 _BLANK_STD = 2.0  # a frame whose grey levels vary less than this is blank (capped lens, dead sensor)
 _JOIN_S = 3.0  # a capture thread stuck in a driver read is abandoned (daemon) rather than hanging close

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 
-MSG_DISABLED = "设备暂停使用，请联系工作人员。"
+MSG_DISABLED = N_("设备暂停使用，请联系工作人员。")
 
 
 class LifecycleState(enum.StrEnum):

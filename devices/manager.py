@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from devices.base import (
+    N_,
     Action,
     Completion,
     CountersChanged,
@@ -46,7 +47,7 @@ _ERROR_STATES = {
     DeviceState.HARDWARE_ERROR: Completion.HARDWARE_ERROR,
     DeviceState.USER_ERROR: Completion.USER_ERROR,
 }
-_NOT_READY = "设备暂时无法使用，请联系工作人员。"
+_NOT_READY = N_("设备暂时无法使用，请联系工作人员。")
 
 
 class _Slot:

@@ -30,16 +30,16 @@ from urllib.parse import urlsplit
 
 import serial
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.pty_sim import PtyPort, PtySimulator, SimulatorBase
 from devices.reconnecting import PORT_ERRORS as _PORT_ERRORS
 from devices.reconnecting import ReconnectingDevice, close_serial, open_serial, split_serial_url
 
 log = logging.getLogger(__name__)
 
-MSG_DISCONNECTED = "扫码器连接已断开，请联系工作人员。"
-MSG_NOT_CONNECTED = "扫码器未连接，请联系工作人员。"
-MSG_TOO_LONG = "条码内容过长，无法识别。"
+MSG_DISCONNECTED = N_("扫码器连接已断开，请联系工作人员。")
+MSG_NOT_CONNECTED = N_("扫码器未连接，请联系工作人员。")
+MSG_TOO_LONG = N_("条码内容过长，无法识别。")
 MAX_LINE = 4096  # far above any code we accept (kiosk.qr caps text at 256); only bounds the buffer
 _POLL_S = 0.02  # pyserial read timeout; read_code loops on it until its deadline
 # A scanner sends one code in a burst; bytes left without a terminator this long are line noise

@@ -9,14 +9,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from kiosk.i18n import N_, _
+
 SEED_CATALOG = Path(__file__).resolve().parent.parent / "assets" / "catalog" / "seed_catalog.json"
 
 Mode = Literal["online", "proxy", "joint", "query"]
+# Chinese msgids (kiosk.i18n): translate with _() where they are shown.
 MODE_NAMES: dict[str, str] = {
-    "online": "全程网办",
-    "proxy": "异地代收代办",
-    "joint": "多地联办",
-    "query": "查询打印",
+    "online": N_("全程网办"),
+    "proxy": N_("异地代收代办"),
+    "joint": N_("多地联办"),
+    "query": N_("查询打印"),
 }
 
 
@@ -94,20 +97,20 @@ def load_catalog(path: Path = SEED_CATALOG) -> Catalog:
 # The catalog names devices as the platform does (§5.2); the terminal config names them by role.
 DEVICE_ROLES: dict[str, str] = {"doc_camera": "document_camera", "qr": "scanner"}
 DEVICE_NAMES: dict[str, str] = {
-    "idcard": "身份证阅读器",
-    "face_camera": "人脸识别摄像头",
-    "document_camera": "高拍仪",
-    "scanner": "扫码器",
-    "printer": "凭条打印机",
-    "a4_printer": "A4打印机",
+    "idcard": N_("身份证阅读器"),
+    "face_camera": N_("人脸识别摄像头"),
+    "document_camera": N_("高拍仪"),
+    "scanner": N_("扫码器"),
+    "printer": N_("凭条打印机"),
+    "a4_printer": N_("A4打印机"),
 }
 # States in which a device cannot serve a citizen now; BUSY and STARTING pass by themselves.
 _DOWN_WORDS: dict[str, str] = {
-    "offline": "暂时离线",
-    "no_device": "未连接",
-    "power_off": "未通电",
-    "hardware_error": "出现故障",
-    "user_error": "需要工作人员处理",  # paper out, cover open…
+    "offline": N_("暂时离线"),
+    "no_device": N_("未连接"),
+    "power_off": N_("未通电"),
+    "hardware_error": N_("出现故障"),
+    "user_error": N_("需要工作人员处理"),  # paper out, cover open…
 }
 
 
@@ -126,14 +129,15 @@ def unavailable_reason(
     problems: list[str] = []
     for device in item.devices:
         role = DEVICE_ROLES.get(device, device)
-        name = DEVICE_NAMES.get(role, role)
+        name = _(DEVICE_NAMES.get(role, role))
         if installed is not None and role not in installed:
-            problems.append(f"本机未配备{name}")
+            problems.append(_("本机未配备{device}").format(device=name))
             continue
         state = device_states.get(role)
         word = _DOWN_WORDS.get(str(state)) if state is not None else None
         if word is not None:
-            problems.append(f"{name}{word}")
+            problems.append(_("{device}{problem}").format(device=name, problem=_(word)))
     if not problems:
         return None
-    return "、".join(problems) + "，暂不能自助办理，请到人工窗口办理或稍后再试。"
+    listed = _("、").join(problems)
+    return _("{problems}，暂不能自助办理，请到人工窗口办理或稍后再试。").format(problems=listed)

@@ -44,6 +44,7 @@ SCENARIOS = (
     "certificate",
     "qr_login",
     "elderly",
+    "english",
     "disk_full",
     "query",
     "query_qr",

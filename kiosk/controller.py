@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kiosk import metrics
+from kiosk import memory, metrics
 from kiosk.catalog import Item
 from kiosk.flow import Flow, FlowError
 from kiosk.help_request import clear_help, request_help
+from kiosk.i18n import _
 from kiosk.service import IN_SERVICE, ServiceState
 from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
@@ -52,9 +53,9 @@ class KioskController:
         """Raises FlowError (with what to do instead) when the kiosk cannot take a case now."""
         service = self.service_state()
         if not service.in_service:
-            raise FlowError(service.message)
+            raise FlowError(_(service.message))
         if self.services.document_camera is None and any("scan" in m.accepts for m in item.materials):
-            raise FlowError("本机没有高拍仪，这个事项请到人工窗口办理。")
+            raise FlowError(_("本机没有高拍仪，这个事项请到人工窗口办理。"))
         self.end_session("new session")
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)
@@ -86,6 +87,7 @@ class KioskController:
             }
             self.session.wipe()
             self.last_wiped = self.session
+            memory.release_freed_later()  # the wiped session's frames and pages go back to the system
         self.session, self.flow = None, None
 
     @property

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.catalog import Item
+from kiosk.i18n import N_, _
 from kiosk.receipt import mask_phone
 
-METHOD_NAMES = {"mail": "邮寄到家", "pickup": "到大厅领取", "online": "网上领取（电子证照）"}
+# Shown translated (screens, describe_delivery); the platform gets the method's code, never its name.
+METHOD_NAMES = {"mail": N_("邮寄到家"), "pickup": N_("到大厅领取"), "online": N_("网上领取（电子证照）")}
 MAX_DETAIL = 60  # characters of 街道门牌 after the county: a receipt line and a parcel label hold it
 PHONE_DIGITS = 11
 
@@ -30,7 +32,7 @@ def delivery_choice(
 ) -> dict[str, Any]:
     """The §5.7 `delivery` object, checked; the recipient and phone default to the applicant's."""
     if method not in item.delivery:
-        raise DeliveryError("这个事项不支持这种领取方式，请重新选择。")
+        raise DeliveryError(_("这个事项不支持这种领取方式，请重新选择。"))
     if method != "mail":
         return {"method": method, "address": None}
     from kiosk.regions import is_complete  # the GB/T 2260 table loads only when an address is given
@@ -39,14 +41,14 @@ def delivery_choice(
     region = address.get("region_code", "")
     detail = " ".join(address.get("detail", "").split())
     if not is_complete(region):  # a county, or a city or region with nothing below it (东莞, 香港)
-        raise DeliveryError("请选择收件地址所在的省、市、区县。")
+        raise DeliveryError(_("请选择收件地址所在的省、市、区县。"))
     if not detail:
-        raise DeliveryError("请填写详细地址（街道、小区、门牌号）。")
+        raise DeliveryError(_("请填写详细地址（街道、小区、门牌号）。"))
     if len(detail) > MAX_DETAIL:
-        raise DeliveryError(f"详细地址太长了，请控制在 {MAX_DETAIL} 个字以内。")
+        raise DeliveryError(_("详细地址太长了，请控制在 {count} 个字以内。").format(count=MAX_DETAIL))
     phone = address.get("phone") or phone or ""
     if not (phone.isascii() and phone.isdigit() and len(phone) == PHONE_DIGITS and phone.startswith("1")):
-        raise DeliveryError("请填写收件人的 11 位手机号码。")
+        raise DeliveryError(_("请填写收件人的 11 位手机号码。"))
     return {
         "method": "mail",
         "address": {
@@ -60,10 +62,12 @@ def delivery_choice(
 
 def describe_delivery(delivery: Mapping[str, Any]) -> str:
     """For the review screen: the method, and for mail the region with the phone masked (no detail)."""
-    name = METHOD_NAMES.get(delivery["method"], delivery["method"])
+    name = _(METHOD_NAMES.get(delivery["method"], delivery["method"]))
     address = delivery.get("address")
     if not address:
         return name
     from kiosk.regions import region_name
 
-    return f"{name}：{region_name(address['region_code'])}，收件电话 {mask_phone(address['phone'])}"
+    return _("{method}：{region}，收件电话 {phone}").format(
+        method=name, region=region_name(address["region_code"]), phone=mask_phone(address["phone"])
+    )

@@ -20,6 +20,8 @@ import cv2
 import img2pdf
 import numpy as np
 
+from kiosk.i18n import N_
+
 log = logging.getLogger(__name__)
 
 Mode = Literal["colour", "grey", "bw"]
@@ -40,12 +42,12 @@ PAPER_MM: dict[str, tuple[float, float]] = {
 SNAP_TOLERANCE = 0.035  # relative aspect difference within which we trust the paper size over the estimate
 
 GUIDANCE: dict[str, str] = {
-    "no_page": "请把材料放在拍摄区域内",
-    "cut_off": "请把材料完整放在拍摄区域内",
-    "too_small": "请把材料放在拍摄区域中间并靠近一些",
-    "hand_in_frame": "请把手移开",
-    "glare": "请调整角度，避免反光",
-    "blurred": "请保持材料平稳",
+    "no_page": N_("请把材料放在拍摄区域内"),
+    "cut_off": N_("请把材料完整放在拍摄区域内"),
+    "too_small": N_("请把材料放在拍摄区域中间并靠近一些"),
+    "hand_in_frame": N_("请把手移开"),
+    "glare": N_("请调整角度，避免反光"),
+    "blurred": N_("请保持材料平稳"),
 }
 # Blur (σ, px at 200 dpi) at which 10 pt CJK strokes (2–3 px wide) start to merge.
 BLUR_LIMIT_PX = 2.4

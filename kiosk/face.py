@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kiosk.i18n import N_
+
 log = logging.getLogger(__name__)
 
 # Nose tip depth in front of the eye/mouth plane as a share of the eye distance (adult average ≈ 35 mm
@@ -62,17 +64,18 @@ class QualityThresholds:
     max_brightness: float = 200.0
 
 
-# code -> the one short prompt for it. Codes are stable: screens, logs and tests use them.
+# code -> the one short prompt for it (a Chinese msgid: the screen shows it translated). Codes are
+# stable: screens, logs and tests use them.
 PROMPTS: dict[str, str] = {
-    "no_face": "没有看到您的脸，请正对屏幕。",
-    "multiple_faces": "镜头前只能有一个人，请其他人稍微离开。",
-    "too_far": "请靠近一点。",
-    "too_close": "请离远一点。",
-    "off_centre": "请移到画面中间。",
-    "too_dark": "光线太暗，请靠近屏幕或打开灯光。",
-    "too_bright": "光线太亮，请避开强光。",
-    "blurry": "请不要晃动。",
-    "not_frontal": "请正对屏幕。",
+    "no_face": N_("没有看到您的脸，请正对屏幕。"),
+    "multiple_faces": N_("镜头前只能有一个人，请其他人稍微离开。"),
+    "too_far": N_("请靠近一点。"),
+    "too_close": N_("请离远一点。"),
+    "off_centre": N_("请移到画面中间。"),
+    "too_dark": N_("光线太暗，请靠近屏幕或打开灯光。"),
+    "too_bright": N_("光线太亮，请避开强光。"),
+    "blurry": N_("请不要晃动。"),
+    "not_frontal": N_("请正对屏幕。"),
 }
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from kiosk.config import FaceConfig
 from kiosk.face import FaceDetector, Pose, Quality
+from kiosk.i18n import N_
 from kiosk.liveness import CHALLENGE_PROMPTS, RETURN_PROMPT, ActiveLiveness, random_challenges
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,14 @@ STEADY_FRAMES = 5  # good frames in a row before the challenges start: the face 
 _STEADY_MOVE = 0.08  # box centre may move this share of the face width between steady frames
 _JUMP = 1.0  # a box centre jumping a face width between frames: another face, not a head turn
 _QUALITY_SHARE = 0.2  # progress bar share of the quality phase
-_HOLD_STILL = "请保持不动"
+_HOLD_STILL = N_("请保持不动")  # prompts are Chinese msgids; screens translate them (kiosk.i18n)
 
 FAIL_PROMPTS: dict[str, str] = {
-    "timeout": "时间到了，请重新开始人脸识别。",
-    "no_movement": "没有检测到转头动作，请重新开始。",
-    "wrong_direction": "动作方向不对，请按提示重新开始。",
-    "still_image": "未通过活体检测，请本人正对屏幕重新开始。",
-    "face_changed": "请保持同一人在镜头前，重新开始。",
+    "timeout": N_("时间到了，请重新开始人脸识别。"),
+    "no_movement": N_("没有检测到转头动作，请重新开始。"),
+    "wrong_direction": N_("动作方向不对，请按提示重新开始。"),
+    "still_image": N_("未通过活体检测，请本人正对屏幕重新开始。"),
+    "face_changed": N_("请保持同一人在镜头前，重新开始。"),
 }
 
 

@@ -3,7 +3,7 @@ the action for it; the flow alone decides what comes next.
 
 Blocking actions (card read, face check, submit) are plain methods; the UI runs them in a worker
 thread and the tests call them directly. Every failure a citizen can see is a `FlowError` carrying
-one short Chinese sentence that says what to do next.
+one short sentence that says what to do next, in the citizen's language (kiosk.i18n, Chinese first).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from kiosk.delivery import DeliveryError, delivery_choice, describe_delivery
 from kiosk.face import encode_jpeg
 from kiosk.face_check import FaceCheck, FaceUpdate
 from kiosk.forms import validate_form
+from kiosk.i18n import N_, _
 from kiosk.idnumber import mask_id_number
 from kiosk.materials import MaterialMissing, MaterialPlan
 from kiosk.outbox import OutboxUnavailable, material_ref
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 
 CARD_WAIT_S = 60.0
 CERTIFICATE_PRINT_S = 120.0  # a page or two; longer means the printer needs someone
-NOT_STORED = "本机暂时无法保存申请，请到人工窗口办理。"  # nothing was accepted; the kiosk closes
+NOT_STORED = N_("本机暂时无法保存申请，请到人工窗口办理。")  # nothing was accepted; the kiosk closes
+RECEIPT_FAILED = N_("回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。")
 ID_TYPES = {"resident": "resident", "hmt_permit": "hmt_permit"}  # both foreigner cards → foreign_permanent
 
 
@@ -67,7 +69,7 @@ STEPS: dict[str, list[Step]] = {
     "joint": _APPLY + _FINISH,  # one submission; the progress shows every department's step
     "query": [Step.GUIDE, Step.IDCARD, Step.FACE, Step.CERTIFICATE, Step.DONE],
 }
-LICENSES_UNAVAILABLE = "电子证照暂时无法调取，请点“拍摄纸质材料”继续办理。"
+LICENSES_UNAVAILABLE = N_("电子证照暂时无法调取，请点“拍摄纸质材料”继续办理。")
 
 
 class FlowError(Exception):
@@ -87,7 +89,7 @@ class Flow:
         self.steps = STEPS[mode]
         self.step = self.steps[0]
         self.licenses_fetched = False  # consent given and the platform asked: the list is on screen
-        self.receipt_problem: str | None = None  # set when the case is safe but the paper failed
+        self.receipt_problem: str | None = None  # set when the case is safe but the paper failed (msgid)
         self.submitted_at: dt.datetime | None = None
         self.refused = False  # the platform refused the application for good: only 返回首页 is left
         self._busy = threading.Lock()  # one submission / one rating at a time, whatever the taps
@@ -131,7 +133,7 @@ class Flow:
 
     def _expect(self, step: Step) -> None:
         if self.step != step or self.refused:
-            raise FlowError("操作顺序有误，请返回首页重新开始。")
+            raise FlowError(_("操作顺序有误，请返回首页重新开始。"))
 
     @property
     def busy(self) -> bool:
@@ -149,10 +151,10 @@ class Flow:
             card = self.services.idcard.wait_for_card(CARD_WAIT_S, cancel)
         except DeviceError as err:
             log.warning("card read failed: %s", err.detail or err.completion)
-            raise FlowError(err.message) from None
+            raise FlowError(_(err.message)) from None  # the driver's sentence is a msgid too
         if not card.id_number_valid:
             log.warning("card read: id number failed its check digit")
-            raise FlowError("证件信息读取有误，请重新放置身份证。")
+            raise FlowError(_("证件信息读取有误，请重新放置身份证。"))
         self.session.identity = Identity(
             name=card.name,
             id_number=card.id_number,
@@ -169,13 +171,15 @@ class Flow:
         self._expect(Step.IDCARD)
         scan = classify(payload)
         if scan.kind != "identity" or not scan.ok:
-            raise FlowError(scan.refusal or "这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。")
+            if scan.refusal:
+                raise FlowError(_(scan.refusal))
+            raise FlowError(_("这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。"))
         try:
             result = self.services.platform.qr_login(scan.text)
         except PlatformError as err:
             log.info("qr login refused: code=%s", err.code)
             if err.code == 40401:
-                raise FlowError("身份码已过期或无效，请在手机上刷新身份码后再扫。") from None
+                raise FlowError(_("身份码已过期或无效，请在手机上刷新身份码后再扫。")) from None
             raise FlowError(err.citizen_message) from None
         who = result.identity
         self.session.identity = Identity(who.name, who.id_number, "resident", source="qr")
@@ -205,12 +209,12 @@ class Flow:
         try:
             while check.phase in ("quality", "challenge"):
                 if cancel is not None and cancel.is_set():
-                    raise FlowError("已取消人脸识别。")
+                    raise FlowError(_("已取消人脸识别。"))
                 try:
                     frame = self.services.camera.read_frame(2.0)
                 except DeviceError as err:
                     log.warning("camera failed: %s", err.detail or err.completion)
-                    raise FlowError(err.message) from None
+                    raise FlowError(_(err.message)) from None
                 update = check.step(frame)
                 if on_update is not None:
                     on_update(update)
@@ -232,7 +236,7 @@ class Flow:
             liveness = {"method": "active", "passed": True, "score": round(check.liveness_score, 3)}
             verifier = self.services.face_verifier
             if verifier is None:
-                raise FlowError("人脸核验暂时无法使用，请联系工作人员。")
+                raise FlowError(_("人脸核验暂时无法使用，请联系工作人员。"))
             try:
                 result = verifier.verify(identity, self.session.live_image, liveness)
             except PlatformError as err:
@@ -247,17 +251,18 @@ class Flow:
             )
             if not result.match or result.proof is None:
                 self.session.live_image = None  # not the card holder's face: keep nothing of it
-                raise self._face_failure("人脸与证件照片不一致，请摘下帽子和眼镜，正对屏幕再试一次。")
+                raise self._face_failure(N_("人脸与证件照片不一致，请摘下帽子和眼镜，正对屏幕再试一次。"))
             self.session.proof = result.proof
             self._advance()
         finally:
             check.wipe()
 
     def _face_failure(self, message: str) -> FlowError:
+        """`message`: a Chinese msgid (the face check's failure prompt or a mismatch)."""
         self.face_attempts += 1
         if self.face_attempts >= self.services.config.face.attempts_before_staff:
-            return FlowError("多次核验未通过，请联系工作人员协助。")
-        return FlowError(message)
+            return FlowError(_("多次核验未通过，请联系工作人员协助。"))
+        return FlowError(_(message))
 
     def submit_form(self, values: dict[str, str]) -> dict[str, str]:
         """Returns the problems per field; with none, the values are kept and the flow moves on."""
@@ -290,7 +295,7 @@ class Flow:
             found = self.services.platform.query_licenses(proof.proof_id, types)
         except PlatformError as err:
             log.warning("e-licence query failed: code=%s", err.code)
-            raise FlowError(LICENSES_UNAVAILABLE) from None
+            raise FlowError(_(LICENSES_UNAVAILABLE)) from None
         covered = self.materials.apply_licenses(lic.model_dump() for lic in found)
         log.info("e-licences: %d found, %d materials covered", len(found), len(covered))
         self.licenses_fetched = True
@@ -347,7 +352,7 @@ class Flow:
     def sign_commitment(self, signature_png: bytes) -> None:
         self._expect(Step.COMMITMENT)
         if not signature_png.startswith(b"\x89PNG\r\n\x1a\n"):
-            raise FlowError("没有收到签名，请在框内重新签名。")
+            raise FlowError(_("没有收到签名，请在框内重新签名。"))
         self.session.signature = signature_png
         self._advance()
 
@@ -360,9 +365,9 @@ class Flow:
         self._expect(Step.CHECKLIST)
         missing = self.materials.missing()
         if missing:
-            names = "、".join(f"《{m.name}》" for m in missing)
+            names = _("、").join(_("《{name}》").format(name=m.name) for m in missing)
             log.info("形式审查: %d required materials missing", len(missing))
-            raise FlowError(f"材料不齐全，还缺少{names}。请点“补拍”补交后再提交。")
+            raise FlowError(_("材料不齐全，还缺少{names}。请点“补拍”补交后再提交。").format(names=names))
         self._advance()
 
     def rescan(self, code: str) -> None:
@@ -385,23 +390,24 @@ class Flow:
         self._advance()
 
     def review_lines(self) -> list[tuple[str, str]]:
-        """What the citizen checks before submitting, with personal data masked."""
+        """What the citizen checks before submitting, with personal data masked; the fixed labels in
+        the citizen's language, the catalog's field labels and names as published (Chinese)."""
         identity = self.session.identity
         assert identity is not None
         lines = [
-            ("办理事项", self.item.name),
-            ("办理方式", MODE_NAMES[self.mode]),
-            ("申请人", mask_name(identity.name)),
-            ("证件号码", mask_id_number(identity.id_number)),
+            (_("办理事项"), self.item.name),
+            (_("办理方式"), _(MODE_NAMES[self.mode])),
+            (_("申请人"), mask_name(identity.name)),
+            (_("证件号码"), mask_id_number(identity.id_number)),
         ]
         for spec in self.item.form:
             value = self.session.form.get(spec.field, "")
             if spec.type == "phone" and value:
                 value = mask_phone(value)
-            lines.append((spec.label, value or "（未填写）"))
+            lines.append((spec.label, value or _("（未填写）")))
         lines += self.materials.summary()
         if self.session.delivery is not None:
-            lines.append(("领取方式", describe_delivery(self.session.delivery)))
+            lines.append((_("领取方式"), describe_delivery(self.session.delivery)))
         return lines
 
     # -- CERTIFICATE: 查询打印 ---------------------------------------------------------------------
@@ -412,7 +418,7 @@ class Flow:
         proof, kind, printer = self.session.proof, self.item.certificate_kind, self.services.a4_printer
         assert proof is not None and kind is not None
         if printer is None:
-            raise FlowError("本机暂时不能打印证明，请到人工窗口打印。")
+            raise FlowError(_("本机暂时不能打印证明，请到人工窗口打印。"))
         try:
             self.session.certificate = self.services.platform.certificate(kind, proof.proof_id)
             job = printer.print_pdf(self.session.certificate, self.item.name)
@@ -422,7 +428,7 @@ class Flow:
             raise FlowError(err.citizen_message) from None
         except DeviceError as err:
             log.warning("certificate print failed: %s", err.detail or err.completion)
-            raise FlowError(err.message) from None
+            raise FlowError(_(err.message)) from None
         finally:
             self.session.certificate = None
         log.info("certificate %s printed", kind)
@@ -435,7 +441,7 @@ class Flow:
         receipt step (or, if the platform refused it, with a message), never back at 确认提交.
         """
         if not self._busy.acquire(blocking=False):
-            raise FlowError("正在提交，请稍候。")
+            raise FlowError(_("正在提交，请稍候。"))
         try:
             self._expect(Step.REVIEW)
             record_id = self._store_application()
@@ -451,7 +457,7 @@ class Flow:
         self.session.terminal_ref = new_terminal_ref(self.services.config.terminal.id, now)
         outbox = self.services.outbox
         if outbox is None:
-            raise FlowError(NOT_STORED)  # the kiosk is out of service; no case is taken
+            raise FlowError(_(NOT_STORED))  # the kiosk is out of service; no case is taken
         try:
             with outbox.transaction():  # the pages and the application are stored together or not at all
 
@@ -477,7 +483,7 @@ class Flow:
         except OutboxUnavailable as err:  # a full disk or broken DB: nothing was accepted, so say so plainly
             if self.services.guard is not None:
                 self.services.guard.outbox_failed(err.reason)  # and take no new case until it is fixed
-            raise FlowError(NOT_STORED) from None
+            raise FlowError(_(NOT_STORED)) from None
         return record.id
 
     def _deliver(self, record_id: str) -> None:
@@ -493,8 +499,8 @@ class Flow:
             self.refused = True
             log.warning("platform refused the application: code=%s", record.last_code)
             if record.last_code == 40302:
-                raise FlowError("身份核验已过期，请返回首页重新办理。")
-            raise FlowError("申请未被受理，请到人工窗口咨询办理。")
+                raise FlowError(_("身份核验已过期，请返回首页重新办理。"))
+            raise FlowError(_("申请未被受理，请到人工窗口咨询办理。"))
         if record.state == "delivered":
             self.session.case = outbox.response(record_id)
 
@@ -516,10 +522,10 @@ class Flow:
             self.services.printer.print_receipt(doc)
         except DeviceError as err:
             log.warning("receipt print failed: %s", err.detail or err.completion)
-            self.receipt_problem = "回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。"
+            self.receipt_problem = RECEIPT_FAILED
         except Exception:  # the case is safe; a receipt problem must not undo that
             log.exception("receipt could not be built or printed")
-            self.receipt_problem = "回执打印失败，您的申请已经保存。请记下屏幕上的编号，或联系工作人员补打。"
+            self.receipt_problem = RECEIPT_FAILED
 
     def finish_receipt(self) -> None:
         self._expect(Step.RECEIPT)
@@ -532,7 +538,7 @@ class Flow:
         assert case is not None
         reasons = reasons or []
         if satisfaction <= 2 and not reasons:
-            raise FlowError("请选择一个不满意的原因。")
+            raise FlowError(_("请选择一个不满意的原因。"))
         body = rating_body(
             case["case_no"], self.item.code, satisfaction, reasons, rated_at=dt.datetime.now(dt.UTC)
         )

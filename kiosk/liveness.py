@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kiosk.face import Pose
+from kiosk.i18n import N_
 
 
 class Challenge(enum.StrEnum):
@@ -33,12 +34,12 @@ class Challenge(enum.StrEnum):
 
 
 CHALLENGE_PROMPTS: dict[Challenge, str] = {
-    Challenge.TURN_LEFT: "请向左转头",
-    Challenge.TURN_RIGHT: "请向右转头",
-    Challenge.RAISE_HEAD: "请抬头",
-    Challenge.LOWER_HEAD: "请低头",
+    Challenge.TURN_LEFT: N_("请向左转头"),
+    Challenge.TURN_RIGHT: N_("请向右转头"),
+    Challenge.RAISE_HEAD: N_("请抬头"),
+    Challenge.LOWER_HEAD: N_("请低头"),
 }
-RETURN_PROMPT = "很好，请回正"
+RETURN_PROMPT = N_("很好，请回正")
 
 # Degrees past neutral that count as "moved". A real head turn asked for on screen is 25–40° and a nod
 # 15–25°; the landmark estimate understates both, and its frame-to-frame jitter on a still face is

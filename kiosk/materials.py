@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kiosk.catalog import Item, Material
+from kiosk.i18n import _
 
 MAX_PAGES = 20  # per material: a thick booklet belongs at the staffed window
 
@@ -100,10 +101,12 @@ class MaterialPlan:
     def add(self, jpeg: bytes) -> None:
         material = self.current
         if material is None or "scan" not in material.accepts:
-            raise MaterialMissing("这份材料不能拍照提交，请按屏幕提示办理。")
+            raise MaterialMissing(_("这份材料不能拍照提交，请按屏幕提示办理。"))
         pages = self.pages()
         if len(pages) >= MAX_PAGES:
-            raise MaterialMissing(f"每份材料最多拍 {MAX_PAGES} 页；页数更多的材料请到人工窗口提交。")
+            raise MaterialMissing(
+                _("每份材料最多拍 {count} 页；页数更多的材料请到人工窗口提交。").format(count=MAX_PAGES)
+            )
         self.committed.discard(material.code)
         pages.append(jpeg)
 
@@ -116,7 +119,7 @@ class MaterialPlan:
         """The citizen signs the commitment instead of this material; True when none is left."""
         material = self.current
         if material is None or not self.can_commit(material):
-            raise MaterialMissing("这份材料不能用承诺代替，请拍摄材料。")
+            raise MaterialMissing(_("这份材料不能用承诺代替，请拍摄材料。"))
         self._pages.pop(material.code, None)
         self.committed.add(material.code)
         self.index += 1
@@ -133,7 +136,9 @@ class MaterialPlan:
             and not self.pages()
             and material.code not in self.committed
         ):
-            raise MaterialMissing(f"还没有拍《{material.name}》，请放好材料，拍好后再点“拍好了”。")
+            raise MaterialMissing(
+                _("还没有拍《{material}》，请放好材料，拍好后再点“拍好了”。").format(material=material.name)
+            )
         self.index = len(self.to_collect) if self._one_only else self.index + 1
         self._one_only = False
         return self.current is None
@@ -142,7 +147,7 @@ class MaterialPlan:
         """Back to one material (补拍 after the checklist found it missing)."""
         codes = [m.code for m in self.to_collect]
         if code not in codes:
-            raise MaterialMissing("这份材料不能在本机补交，请到人工窗口办理。")
+            raise MaterialMissing(_("这份材料不能在本机补交，请到人工窗口办理。"))
         self.index = codes.index(code)
         self._one_only = True
 
@@ -168,12 +173,12 @@ class MaterialPlan:
         source = self.source(material)
         if source == "license":
             lic = self.licenses[material.code]
-            return f"电子证照：{lic['name']}（{lic['issuer']}）"
+            return _("电子证照：{name}（{issuer}）").format(name=lic["name"], issuer=lic["issuer"])
         if source == "commitment":
-            return "告知承诺（本人签名）"
+            return _("告知承诺（本人签名）")
         if source == "scan":
-            return f"已拍 {len(self._pages[material.code])} 页"
-        return "缺少，必须提交" if material.required else "未提交（选交）"
+            return _("已拍 {pages} 页").format(pages=len(self._pages[material.code]))
+        return _("缺少，必须提交") if material.required else _("未提交（选交）")
 
     @property
     def needs_commitment(self) -> bool:

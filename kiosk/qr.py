@@ -30,6 +30,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from kiosk.i18n import N_
 from kiosk.receipt import RECEIPT_QR_PREFIX
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,14 @@ _QUERY_CODE_RE = re.compile(r"[0-9]{6}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")  # URL-safe token characters, nothing that can hide a URL
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}:")
 
-MSG_UNREADABLE = "二维码内容无法识别，请换一个二维码或人工办理。"
-MSG_TOO_LONG = "二维码内容过长，不是本机能识别的二维码。"
-MSG_CONTROL = "二维码含有异常字符，不是本机能识别的二维码。"
-MSG_URL = "这是一个网址二维码，本机不会打开网址。请出示办件回执二维码或政务App身份码。"
-MSG_UNKNOWN = "无法识别此二维码，请出示办件回执二维码或政务App身份码。"
-MSG_BAD_RECEIPT = "回执二维码无效，请手动输入办件编号和查询码。"
-MSG_BAD_IDENTITY = "身份码无效，请在政务App中刷新身份码后重试。"
+# Chinese msgids (kiosk.i18n): the screens show them translated; logs and JSON keep them as they are.
+MSG_UNREADABLE = N_("二维码内容无法识别，请换一个二维码或人工办理。")
+MSG_TOO_LONG = N_("二维码内容过长，不是本机能识别的二维码。")
+MSG_CONTROL = N_("二维码含有异常字符，不是本机能识别的二维码。")
+MSG_URL = N_("这是一个网址二维码，本机不会打开网址。请出示办件回执二维码或政务App身份码。")
+MSG_UNKNOWN = N_("无法识别此二维码，请出示办件回执二维码或政务App身份码。")
+MSG_BAD_RECEIPT = N_("回执二维码无效，请手动输入办件编号和查询码。")
+MSG_BAD_IDENTITY = N_("身份码无效，请在政务App中刷新身份码后重试。")
 
 Kind = Literal["receipt", "identity", "unknown"]
 

@@ -1,4 +1,7 @@
-"""The paper receipt (办件回执) as a printer-neutral document: masked identity, case number, QR."""
+"""The paper receipt (办件回执) as a printer-neutral document: masked identity, case number, QR.
+
+Always in Chinese, whatever the screen's language (kiosk.i18n): it is the official paper record that
+hall staff, the platform's departments and the citizen's later queries rely on."""
 
 from __future__ import annotations
 

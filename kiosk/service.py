@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.config import StorageConfig
+from kiosk.i18n import N_
 
 log = logging.getLogger(__name__)
 
-CLOSED_REMOTE = "本机暂停服务，请到人工窗口办理。"
-CLOSED_STORAGE = "本机暂时无法保存申请，工作人员正在处理。请到人工窗口办理。"
+# Chinese msgids: the 暂停服务 screen and the flow translate them (kiosk.i18n).
+CLOSED_REMOTE = N_("本机暂停服务，请到人工窗口办理。")
+CLOSED_STORAGE = N_("本机暂时无法保存申请，工作人员正在处理。请到人工窗口办理。")
 WRITE_FAILURE_HOLD_S = 60.0  # after a failed write, stay closed at least this long before retrying
 
 

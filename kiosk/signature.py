@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from kiosk.i18n import N_
+
 Point = tuple[float, float]
 TimedPoint = tuple[float, float, float]  # x, y, seconds since the stroke began
 
@@ -36,8 +38,9 @@ ALPHA = 0.5  # centripetal Catmull-Rom: no loops or overshoot at sharp turns
 MAX_SAMPLES = 24  # per span
 SHIFT = 3  # fractional bits of the coordinates given to OpenCV
 
-EMPTY_MESSAGE = "请在框内写下您的姓名。"
-TOO_SMALL_MESSAGE = "字太小了，请在框内把姓名写大一些。"
+# Chinese msgids (kiosk.i18n): the signature pad shows them translated.
+EMPTY_MESSAGE = N_("请在框内写下您的姓名。")
+TOO_SMALL_MESSAGE = N_("字太小了，请在框内把姓名写大一些。")
 
 
 class SignatureRefused(ValueError):

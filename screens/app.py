@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from kiosk import pinyin_ime, sdnotify
+from kiosk import i18n, pinyin_ime, sdnotify
 from kiosk.catalog import Item
 from kiosk.controller import KioskController
 from kiosk.flow import FlowError, Step
+from kiosk.i18n import N_, _
 from kiosk.session import IdleState
 from kiosk.voice import SCREEN_PROMPTS
 from screens import theme
@@ -53,8 +55,9 @@ from screens.widgets import BigButton, LineText, Panel, Text
 
 log = logging.getLogger(__name__)
 SERVICE_CHECK_S = 5.0
+WARM_UP_AFTER_S = 1.0  # after start: the home screen's first frames come first
 HELP_WIDTH, HELP_WIDTH_ELDERLY = 220, 280  # dp of the top bar's 呼叫工作人员 button
-UNEXPECTED = "系统出现问题，请返回首页重新开始，或联系工作人员。"
+UNEXPECTED = N_("系统出现问题，请返回首页重新开始，或联系工作人员。")
 
 
 class TopBar(Panel):
@@ -72,7 +75,7 @@ class TopBar(Panel):
             "", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=None, width=dp(130)
         )
         self.home = BigButton(
-            "首页",
+            _("首页"),
             app.go_home,
             bg=theme.WHITE,
             fg=theme.PRIMARY,
@@ -83,7 +86,7 @@ class TopBar(Panel):
         )
         self.home.tid = "home_button"
         self.help = BigButton(
-            "呼叫工作人员",
+            _("呼叫工作人员"),
             app.call_staff,
             bg=theme.ACCENT,
             size=theme.FONT_SMALL,
@@ -93,7 +96,7 @@ class TopBar(Panel):
         )
         self.help.tid = "help"
         self.mute = BigButton(
-            "静音",
+            _("静音"),
             app.toggle_mute,
             bg=theme.WHITE,
             fg=theme.PRIMARY,
@@ -109,6 +112,12 @@ class TopBar(Panel):
             widget.pos_hint = {"center_y": 0.5}
             self.add_widget(widget)
 
+    def translate(self, app: KioskApp) -> None:
+        """The bar is built once: its words follow the language on every change of screen."""
+        self.home.text = _("首页")
+        self.help.text = _("呼叫工作人员")
+        self.mute.text = _("取消静音") if app.speaker.muted else _("静音")
+
 
 class _RecoverToHome(ExceptionHandler):
     """A bug in a touch handler must not end the kiosk: log it, wipe the session, go home."""
@@ -122,6 +131,7 @@ class _RecoverToHome(ExceptionHandler):
             return ExceptionManager.RAISE
         log.error("unexpected UI error: %s", type(inst).__name__, exc_info=inst)
         self.app.controller.end_session("ui error")
+        i18n.reset_language()
         self.app.forget_screens()
         self.app.show("home")
         return ExceptionManager.PASS
@@ -139,12 +149,14 @@ class KioskApp(App):
         self.speaker = Speaker(controller.services.config.storage.state_dir / "voice")
         # With a simulated face camera: kiosk.facepose_sim.CameraActor, who does what the check asks.
         self.simulated_face: Any = None
+        self._last_touch = time.monotonic()  # an English home screen left alone goes back to Chinese
 
     # -- construction ----------------------------------------------------------------------
     def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(self.font_path))  # every widget renders Chinese
-        # The pinyin tables take ~2 s to build: now, in the background, not on a citizen's first key.
-        threading.Thread(target=pinyin_ime.warm_up, daemon=True, name="pinyin-warm-up").start()
+        # The pinyin tables take ~2 s to build: in the background, not on a citizen's first key; and
+        # once the home screen is drawn, so that its first frame does not share the CPU with them.
+        Clock.schedule_once(lambda _dt: self._warm_up(), WARM_UP_AFTER_S)
         Window.clearcolor = theme.BACKGROUND
         root = BoxLayout(orientation="vertical")
         self.top_bar = TopBar(self)
@@ -183,7 +195,7 @@ class KioskApp(App):
         Clock.schedule_interval(lambda _dt: sdnotify.watchdog(), sdnotify.UI_PING_S)
         root.add_widget(self.top_bar)
         root.add_widget(self.manager)
-        Window.bind(on_touch_down=lambda *_: self.controller.user_activity())
+        Window.bind(on_touch_down=lambda *_: self._touched())
         ExceptionManager.add_handler(_RecoverToHome(self))
         Clock.schedule_interval(self._tick, 1.0)
         Clock.schedule_interval(self._check_service, SERVICE_CHECK_S)
@@ -196,17 +208,21 @@ class KioskApp(App):
         return self.manager.current_screen
 
     def _update_title(self) -> None:
-        self.top_bar.title.text = self.screen.title
+        self.top_bar.title.text = _(self.screen.title)  # titles are N_-marked Chinese msgids
+        self.top_bar.translate(self)
         elderly = self.controller.elderly
         self.speaker.enabled = elderly
         mute = self.top_bar.mute
-        mute.width, mute.opacity, mute.disabled = (dp(110), 1, False) if elderly else (0, 0, True)
+        # "Unmute" at 长者模式 size needs more room than 取消静音 on two lines.
+        mute_width = dp(110 if i18n.current_language() == i18n.DEFAULT_LANGUAGE else 170)
+        mute.width, mute.opacity, mute.disabled = (mute_width, 1, False) if elderly else (0, 0, True)
         # Six glyphs at 长者模式 size need one line of their own: 220 dp would wrap them.
         self.top_bar.help.width = dp(HELP_WIDTH_ELDERLY if elderly else HELP_WIDTH)
         self.speaker.say(SCREEN_PROMPTS.get(self.manager.current))
         at_rest = self.manager.current in ("home", "closed")
         self.top_bar.home.opacity = 0 if at_rest else 1
         self.top_bar.home.disabled = at_rest
+        self.top_bar.home.width = 0 if at_rest else dp(150)  # its room goes to the title (longer in English)
         if at_rest:
             self.top_bar.countdown.text = ""
 
@@ -221,11 +237,22 @@ class KioskApp(App):
         self._dismiss_warning()
         self.speaker.stop()
         self.speaker.muted = False
-        self.top_bar.mute.text = "静音"
+        self.top_bar.mute.text = _("静音")
         self.controller.end_session("home")
+        i18n.reset_language()  # whoever comes next starts in Chinese
         self.forget_screens()
+        already_home = self.manager.current == "home"
         self.show("home")
+        if already_home:  # no change of screen to rebuild it: the English home must go
+            self.screen.refresh()
+            self._update_title()
         self._check_service()
+
+    def set_language(self, lang: str) -> None:
+        """The home screen's language switch: this screen and the bar now, every later screen on entry."""
+        i18n.set_language(lang)
+        self.screen.refresh()
+        self._update_title()
 
     def forget_screens(self) -> None:
         """Clear what step screens still show or hold of the citizen (values, numbers, preview)."""
@@ -306,7 +333,7 @@ class KioskApp(App):
                 return
             except Exception:  # the citizen gets a way forward; the log gets the type, never the data
                 log.exception("unexpected error in a worker")
-                deliver(on_error, UNEXPECTED)
+                deliver(on_error, _(UNEXPECTED))
                 return
             if on_done is not None:
                 deliver(on_done, result)
@@ -326,7 +353,7 @@ class KioskApp(App):
         self.speaker.muted = not self.speaker.muted
         if self.speaker.muted:
             self.speaker.stop()
-        self.top_bar.mute.text = "取消静音" if self.speaker.muted else "静音"
+        self.top_bar.mute.text = _("取消静音") if self.speaker.muted else _("静音")
 
     # -- help ------------------------------------------------------------------------------
     def call_staff(self) -> None:
@@ -334,12 +361,17 @@ class KioskApp(App):
         self.controller.request_help(self.manager.current)
         view = ModalView(size_hint=(0.8, None), height=dp(420), auto_dismiss=True)
         box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
-        box.add_widget(Text("已通知工作人员，请稍候。", size=theme.FONT_HEADING, halign="center"))
-        ok = BigButton("好的", view.dismiss)
+        box.add_widget(Text(_("已通知工作人员，请稍候。"), size=theme.FONT_HEADING, halign="center"))
+        ok = BigButton(_("好的"), view.dismiss)
         ok.tid = "help:ok"
         box.add_widget(ok)
         view.add_widget(box)
         view.open()
+
+    def _warm_up(self) -> None:
+        threading.Thread(target=pinyin_ime.warm_up, daemon=True, name="pinyin-warm-up").start()
+        # The English catalog too (Babel compiles the .po in ~0.1 s): the switch answers at once.
+        threading.Thread(target=i18n.load, args=("en",), daemon=True, name="i18n-warm-up").start()
 
     # -- in/out of service ------------------------------------------------------------------
     def _check_service(self, _dt: float = 0.0) -> None:
@@ -360,11 +392,23 @@ class KioskApp(App):
             self.show("home")
 
     # -- inactivity ------------------------------------------------------------------------
+    def _touched(self) -> None:
+        self._last_touch = time.monotonic()
+        self.controller.user_activity()
+
     def _tick(self, _dt: float) -> None:
         away = self.manager.current not in ("home", "closed")
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())
-        self.top_bar.countdown.text = f"{left} 秒" if away else ""  # then home, wiped (warned first)
+        # then home, wiped (warned first)
+        self.top_bar.countdown.text = _("{seconds} 秒").format(seconds=left) if away else ""
+        if (
+            not away
+            and i18n.current_language() != i18n.DEFAULT_LANGUAGE
+            and time.monotonic() - self._last_touch > self.controller.idle.timeout_s
+        ):  # English chosen, then nobody started: the next citizen finds Chinese
+            log.info("idle on home: back to Chinese")
+            self.go_home()
         if state is IdleState.EXPIRED:
             log.info("idle timeout: back to home")
             self.go_home()
@@ -379,13 +423,15 @@ class KioskApp(App):
             box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
             self._warning_text = Text("", size=theme.FONT_HEADING, halign="center")
             box.add_widget(self._warning_text)
-            stay = BigButton("继续办理", self._stay)
+            stay = BigButton(_("继续办理"), self._stay)
             stay.tid = "stay"
             box.add_widget(stay)
             view.add_widget(box)
             view.open()
             self._warning = view
-        self._warning_text.text = f"您还在吗？\n{left} 秒后将清除您的信息并返回首页。"
+        self._warning_text.text = _("您还在吗？\n{seconds} 秒后将清除您的信息并返回首页。").format(
+            seconds=left
+        )
 
     def _stay(self) -> None:
         self.controller.user_activity()

@@ -9,6 +9,7 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.widgets import BigButton, Panel, Text
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class KioskScreen(Screen):
-    title = "政务服务自助终端"
+    title = N_("政务服务自助终端")  # translated where the top bar shows it
 
     def __init__(self, app: KioskApp, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -34,8 +35,13 @@ class KioskScreen(Screen):
         """Rebuild the body from the current flow state (screens override)."""
 
     def show_error(self, message: str, retry: Callable[[], None] | None = None) -> None:
-        """A short Chinese sentence and a way forward: retry where it makes sense, always 返回首页."""
+        """A short sentence and a way forward: retry where it makes sense, always 返回首页.
+
+        The message is translated here as well: a device's or the platform's fixed Chinese sentence
+        (devices/ cannot import kiosk) reaches the screen as its msgid; one already translated is
+        not a msgid and passes unchanged."""
         self.clear_error()
+        message = _(message)
         box = Panel(
             orientation="vertical",
             bg=theme.ERROR_BG,
@@ -47,10 +53,10 @@ class KioskScreen(Screen):
         label = Text(message, size=theme.FONT_BODY, color=theme.ACCENT)
         row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
         if retry is not None:
-            retry_button = BigButton("重试", lambda: (self.clear_error(), retry()))
+            retry_button = BigButton(_("重试"), lambda: (self.clear_error(), retry()))
             retry_button.name = retry_button.tid = "error:retry"
             row.add_widget(retry_button)
-        home = BigButton("返回首页", self.app.go_home, bg=theme.SURFACE, fg=theme.PRIMARY)
+        home = BigButton(_("返回首页"), self.app.go_home, bg=theme.SURFACE, fg=theme.PRIMARY)
         home.tid = "error:home"
         row.add_widget(home)
         box.add_widget(label)

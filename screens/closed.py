@@ -7,13 +7,14 @@ from __future__ import annotations
 from kivy.metrics import dp
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.base import KioskScreen
 from screens.widgets import Text
 
 
 class ClosedScreen(KioskScreen):
-    title = "暂停服务"
+    title = N_("暂停服务")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="closed", **kwargs)
@@ -22,11 +23,13 @@ class ClosedScreen(KioskScreen):
     def refresh(self) -> None:
         self.body.clear_widgets()
         self.body.add_widget(Widget(size_hint_y=None, height=dp(200)))
-        self.body.add_widget(Text("暂停服务", size=theme.FONT_TITLE * 1.4, halign="center", bold=True))
+        self.body.add_widget(Text(_("暂停服务"), size=theme.FONT_TITLE * 1.4, halign="center", bold=True))
         self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
-        self.body.add_widget(Text(self.message, size=theme.FONT_HEADING, halign="center", color=theme.ACCENT))
+        self.body.add_widget(
+            Text(_(self.message), size=theme.FONT_HEADING, halign="center", color=theme.ACCENT)
+        )
         self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
         hall = self.app.controller.services.config.terminal.hall_name
-        hint = f"{hall}人工窗口可以为您办理。给您带来不便，敬请谅解。"
+        hint = _("{hall}人工窗口可以为您办理。给您带来不便，敬请谅解。").format(hall=hall)
         self.body.add_widget(Text(hint, halign="center", color=theme.TEXT_MUTED))
         self.body.add_widget(Widget())

@@ -16,14 +16,15 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.preview import CameraLoop, CameraPreview
 from screens.steps import StepScreen
 from screens.widgets import BigButton, Text
 
-LAY_DOWN = "请把材料平放在拍摄区域内"
-HOLD_STILL = "请保持不动，正在拍摄……"
-TAKEN = "已拍好，可以换下一页。"
+LAY_DOWN = N_("请把材料平放在拍摄区域内")
+HOLD_STILL = N_("请保持不动，正在拍摄……")
+TAKEN = N_("已拍好，可以换下一页。")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class _Seen:
 
 
 class DocumentScreen(StepScreen):
-    title = "拍摄材料"
+    title = N_("拍摄材料")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="materials", **kwargs)
@@ -52,24 +53,27 @@ class DocumentScreen(StepScreen):
         material = self.material
         if material is None:
             return
-        self.heading = Text(f"请拍摄《{material.name}》", size=theme.FONT_HEADING, halign="center", bold=True)
+        heading = _("请拍摄《{material}》").format(material=material.name)  # the catalog's name, Chinese
+        self.heading = Text(heading, size=theme.FONT_HEADING, halign="center", bold=True)
         self.body.add_widget(self.heading)
         self.preview.clear()
         self.body.add_widget(self.preview)
-        self.prompt = Text(LAY_DOWN, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
+        self.prompt = Text(_(LAY_DOWN), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
         self.body.add_widget(self.prompt)
         self.count = Text("", halign="center", color=theme.TEXT_MUTED)
         self.body.add_widget(self.count)
         row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
-        retake = BigButton("重拍上一页", self.retake, bg=theme.SURFACE, fg=theme.PRIMARY)
+        retake = BigButton(_("重拍上一页"), self.retake, bg=theme.SURFACE, fg=theme.PRIMARY)
         retake.tid = "doc:retake"
-        done = BigButton("拍好了", self.done)
+        done = BigButton(_("拍好了"), self.done)
         done.tid = "doc:done"
         row.add_widget(retake)
         row.add_widget(done)
         self.body.add_widget(row)
         if self.flow.materials.can_commit():  # 信用可办: offered after the camera, never before it
-            commit = BigButton("没有这份材料，签署告知承诺书", self.commit, bg=theme.SURFACE, fg=theme.ACCENT)
+            commit = BigButton(
+                _("没有这份材料，签署告知承诺书"), self.commit, bg=theme.SURFACE, fg=theme.ACCENT
+            )
             commit.tid = "doc:commit"
             self.body.add_widget(commit)
         self.body.add_widget(Widget())
@@ -94,7 +98,7 @@ class DocumentScreen(StepScreen):
             camera.read_frame,
             look,
             self._show,
-            lambda err: self._failed(getattr(err, "message", "高拍仪暂时无法使用，请联系工作人员。")),
+            lambda err: self._failed(getattr(err, "message", N_("高拍仪暂时无法使用，请联系工作人员。"))),
         )
 
     def stop(self) -> None:
@@ -110,27 +114,27 @@ class DocumentScreen(StepScreen):
         if seen.page is None:
             if seen.quad is None:
                 self._taken = False  # the page was taken away: ready for the next one
-                self.prompt.text = LAY_DOWN
+                self.prompt.text = _(LAY_DOWN)
             elif not self._taken:
-                self.prompt.text = HOLD_STILL
-        elif not seen.page.ok:
-            self.prompt.text = seen.page.quality.get("guidance") or LAY_DOWN
+                self.prompt.text = _(HOLD_STILL)
+        elif not seen.page.ok:  # kiosk.document's guidance is an N_-marked Chinese msgid
+            self.prompt.text = _(seen.page.quality.get("guidance") or LAY_DOWN)
         else:
             self.app.act(lambda: self.flow.add_page(seen.page.jpeg))
             self._taken = True
-            self.prompt.text = TAKEN
+            self.prompt.text = _(TAKEN)
             self._count_pages()
 
     def _count_pages(self) -> None:
         pages = len(self.flow.pages()) if self.flow is not None else 0
-        self.count.text = f"已拍 {pages} 页" if pages else "还没有拍照"
+        self.count.text = _("已拍 {pages} 页").format(pages=pages) if pages else _("还没有拍照")
 
     def retake(self) -> None:
         self.app.act(self.flow.delete_last_page)
         self._count_pages()
         self._taken = False
         self._steady.reset()  # the page still lying there is taken again once steady
-        self.prompt.text = LAY_DOWN
+        self.prompt.text = _(LAY_DOWN)
 
     def done(self) -> None:
         self.app.act(self.flow.finish_material)  # next material, or on to review; a refusal is shown

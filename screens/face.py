@@ -14,17 +14,18 @@ from kivy.metrics import dp
 from kivy.uix.progressbar import ProgressBar
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.preview import CameraLoop, CameraPreview
 from screens.steps import StepScreen
 from screens.widgets import Text
 
-WAITING = "请看着屏幕，保持面部在框内"
-VERIFYING = "正在核验，请稍候……"
+WAITING = N_("请看着屏幕，保持面部在框内")
+VERIFYING = N_("正在核验，请稍候……")
 
 
 class FaceScreen(StepScreen):
-    title = "人脸识别"
+    title = N_("人脸识别")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="face", **kwargs)
@@ -36,11 +37,11 @@ class FaceScreen(StepScreen):
     def refresh(self) -> None:
         self.body.clear_widgets()
         self.body.add_widget(
-            Text("请正对屏幕，摘下帽子和眼镜", size=theme.FONT_HEADING, halign="center", bold=True)
+            Text(_("请正对屏幕，摘下帽子和眼镜"), size=theme.FONT_HEADING, halign="center", bold=True)
         )
         self.preview.clear()
         self.body.add_widget(self.preview)
-        self.prompt = Text(WAITING, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
+        self.prompt = Text(_(WAITING), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
         self.body.add_widget(self.prompt)
         self.progress = ProgressBar(max=1.0, value=0.0, size_hint_y=None, height=dp(theme.FONT_BODY))
         self.body.add_widget(self.progress)
@@ -64,7 +65,7 @@ class FaceScreen(StepScreen):
             camera.read_frame,
             check.step,
             self._show,
-            lambda err: self._failed(getattr(err, "message", "摄像头暂时无法使用，请联系工作人员。")),
+            lambda err: self._failed(getattr(err, "message", N_("摄像头暂时无法使用，请联系工作人员。"))),
             final=lambda update: update.phase in ("passed", "failed"),
         )
 
@@ -82,14 +83,14 @@ class FaceScreen(StepScreen):
         self.preview.show(frame)
         self.preview.set_guide(update.phase in ("challenge", "passed"))
         self.progress.value = update.progress
-        if update.prompt:
-            self.prompt.text = update.prompt
+        if update.prompt:  # kiosk.face_check gives the Chinese msgid; shown and spoken translated
+            self.prompt.text = _(update.prompt)
             self.app.speaker.say(update.prompt)  # in 长者模式; each new prompt once
         if update.phase in ("passed", "failed"):
             # Both end in verify_face: it matches a passed check, and counts a failed one as an
             # attempt, saying what to do (after too many, to ask staff).
             self.stop_check()
-            self.prompt.text = VERIFYING if update.phase == "passed" else ""
+            self.prompt.text = _(VERIFYING) if update.phase == "passed" else ""
             flow, check = self.flow, self._check
             self.app.run_worker(lambda: flow.verify_face(check), self._failed)
 
@@ -101,7 +102,7 @@ class FaceScreen(StepScreen):
 
     def retry(self) -> None:
         self.clear_error()
-        self.prompt.text = WAITING
+        self.prompt.text = _(WAITING)
         self.progress.value = 0.0
         self.start_check()
 

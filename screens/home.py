@@ -1,18 +1,20 @@
-"""Home: the four main entries, large enough for anyone."""
+"""Home: the four main entries, large enough for anyone, and the switch to English (or back)."""
 
 from __future__ import annotations
 
 from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import DEFAULT_LANGUAGE, N_, _, current_language
 from screens import theme
 from screens.base import KioskScreen
 from screens.widgets import BigButton, Text, set_font_scale
 
 
 class HomeScreen(KioskScreen):
-    title = "政务服务自助终端"
+    title = N_("政务服务自助终端")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="home", **kwargs)
@@ -22,24 +24,24 @@ class HomeScreen(KioskScreen):
         self.app.controller.elderly = False
         self.body.clear_widgets()
         hall = self.app.controller.services.config.terminal.hall_name
-        self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
+        self.body.add_widget(self._language_switch())
         self.body.add_widget(
-            Text("欢迎使用", size=theme.FONT_HEADING, halign="center", color=theme.TEXT_MUTED)
+            Text(_("欢迎使用"), size=theme.FONT_HEADING, halign="center", color=theme.TEXT_MUTED)
         )
         self.body.add_widget(Text(hall, size=theme.FONT_TITLE, halign="center", bold=True))
         self.body.add_widget(
-            Text("请选择您要办理的业务", size=theme.FONT_BODY, halign="center", color=theme.TEXT_MUTED)
+            Text(_("请选择您要办理的业务"), size=theme.FONT_BODY, halign="center", color=theme.TEXT_MUTED)
         )
         grid = GridLayout(cols=2, spacing=dp(30), size_hint_y=None, height=dp(2 * 380 + 30))
         tiles = [
-            ("办事", "办理各类政务服务事项", "all", theme.PRIMARY),
-            ("查询", "查询办理进度、打印证明", "query", theme.hex_rgba("#0E7490")),
-            ("跨省通办专区", "外省事项在本地办理", "kuasheng", theme.ACCENT),
-            ("长者模式", "大字体 · 步骤更少", "elderly", theme.hex_rgba("#92400E")),  # white on it 7.1:1
+            (N_("办事"), N_("办理各类政务服务事项"), "all", theme.PRIMARY),
+            (N_("查询"), N_("查询办理进度、打印证明"), "query", theme.hex_rgba("#0E7490")),
+            (N_("跨省通办专区"), N_("外省事项在本地办理"), "kuasheng", theme.ACCENT),
+            (N_("长者模式"), N_("大字体 · 步骤更少"), "elderly", theme.hex_rgba("#92400E")),  # white 7.1:1
         ]
         for title, hint, key, colour in tiles:
             tile = BigButton(
-                f"[b]{title}[/b]\n[size={int(dp(30))}]{hint}[/size]",
+                f"[b]{_(title)}[/b]\n[size={int(dp(30))}]{_(hint)}[/size]",
                 lambda k=key: self._open(k),
                 bg=colour,
                 size=56,
@@ -52,9 +54,32 @@ class HomeScreen(KioskScreen):
         self.body.add_widget(Widget())
         self.body.add_widget(
             Text(
-                "如需帮助，请联系大厅工作人员", size=theme.FONT_SMALL, halign="center", color=theme.TEXT_MUTED
+                _("如需帮助，请联系大厅工作人员"),
+                size=theme.FONT_SMALL,
+                halign="center",
+                color=theme.TEXT_MUTED,
             )
         )
+
+    def _language_switch(self) -> BoxLayout:
+        """Top right: the other language, named in itself (a tourist looks for "English", not 英文)."""
+        chinese = current_language() == DEFAULT_LANGUAGE
+        lang, label = ("en", "English") if chinese else ("zh", "中文")
+        button = BigButton(
+            label,
+            lambda: self.app.set_language(lang),
+            bg=theme.SURFACE,
+            fg=theme.PRIMARY,
+            size=theme.FONT_BODY,
+            height=90,
+            size_hint_x=None,
+            width=dp(220),
+        )
+        button.tid = f"lang:{lang}"
+        row = BoxLayout(size_hint_y=None, height=dp(90))
+        row.add_widget(Widget())
+        row.add_widget(button)
+        return row
 
     def _open(self, key: str) -> None:
         if key == "elderly":

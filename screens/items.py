@@ -14,6 +14,7 @@ from kivy.uix.scrollview import ScrollView
 from kiosk.catalog import MODE_NAMES, Catalog, Item, unavailable_reason
 from kiosk.catalog_search import CatalogIndex, build_index, departments, themes
 from kiosk.flow import STEPS
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.base import KioskScreen
 from screens.widgets import BigButton, Divider, Panel, Text
@@ -23,21 +24,21 @@ log = logging.getLogger(__name__)
 # filter_name → (title, search filters). "all", "query" and "kuasheng" are opened from home and the
 # query menu; "theme" and "department" add a second row to pick one theme or department.
 FILTERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "all": ("全部事项", {}),
-    "query": ("查询打印", {"mode": "query"}),
-    "kuasheng": ("跨省通办专区", {"kuasheng": True}),
-    "theme": ("按主题办事", {}),
-    "department": ("按部门办事", {}),
-    "person": ("个人办事", {"audience": "person"}),
-    "legal_person": ("法人办事", {"audience": "legal_person"}),
+    "all": (N_("全部事项"), {}),
+    "query": (N_("查询打印"), {"mode": "query"}),
+    "kuasheng": (N_("跨省通办专区"), {"kuasheng": True}),
+    "theme": (N_("按主题办事"), {}),
+    "department": (N_("按部门办事"), {}),
+    "person": (N_("个人办事"), {"audience": "person"}),
+    "legal_person": (N_("法人办事"), {"audience": "legal_person"}),
 }
 TABS = [
-    ("all", "全部"),
-    ("kuasheng", "跨省通办专区"),
-    ("theme", "按主题"),
-    ("department", "按部门"),
-    ("person", "个人办事"),
-    ("legal_person", "法人办事"),
+    ("all", N_("全部")),
+    ("kuasheng", N_("跨省通办专区")),
+    ("theme", N_("按主题")),
+    ("department", N_("按部门")),
+    ("person", N_("个人办事")),
+    ("legal_person", N_("法人办事")),
 ]
 ELDERLY_TABS = {"all", "kuasheng", "person"}  # 长者模式: fewer choices, each on one line
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -65,6 +66,17 @@ def small_px() -> int:
     return int(dp(readable(theme.FONT_SMALL) * theme.font_scale) + 0.999)
 
 
+def ems(text: str) -> float:
+    """The width of `text` in ems: a CJK glyph is about one em wide, a Latin letter about half."""
+    return sum(1.0 if ord(c) >= 0x2E80 else 0.55 for c in text)
+
+
+def tab_ems(text: str) -> float:
+    """The width a label needs on a two-line button: half of it, but never less than its longest word
+    (English wraps between words; a word cut in two is unreadable). Chinese has no spaces: all of it."""
+    return max(ems(text) / 2, *(ems(word) for word in text.split())) if " " in text else ems(text)
+
+
 def scroll_column(spacing: float = 20) -> tuple[ScrollView, BoxLayout]:
     column = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(spacing))
     column.bind(minimum_height=column.setter("height"))
@@ -81,7 +93,7 @@ class LetterPad(GridLayout):
 
     def __init__(self, on_key: Callable[[str], None], **kwargs) -> None:
         super().__init__(cols=7, spacing=dp(10), size_hint_y=None, **kwargs)
-        labels = {"del": "删除", "clear": "清空"}
+        labels = {"del": _("删除"), "clear": _("清空")}
         keys = [*LETTERS, "del", "clear"]
         for key in keys:
             button = BigButton(
@@ -154,7 +166,7 @@ class CatalogScreen(KioskScreen):
         self.title = FILTERS[self.filter_name][0]
         top_bar = getattr(self.app, "top_bar", None)
         if top_bar is not None and self.app.manager.current == "catalog":  # a tab changed in place
-            top_bar.title.text = self.title
+            top_bar.title.text = _(self.title)
         self.body.clear_widgets()
         self.body.add_widget(self._tabs())
         if self.filter_name in ("theme", "department"):
@@ -169,9 +181,10 @@ class CatalogScreen(KioskScreen):
     def _tabs(self) -> BoxLayout:
         row = BoxLayout(size_hint_y=None, height=dp(TAB_HEIGHT), spacing=dp(10))
         elderly = theme.font_scale > 1
-        for key, label in TABS:
+        for key, msgid in TABS:
             if elderly and key not in ELDERLY_TABS:
                 continue
+            label = _(msgid)
             selected = key == self.filter_name
             tab = BigButton(
                 label,
@@ -180,7 +193,7 @@ class CatalogScreen(KioskScreen):
                 fg=theme.WHITE if selected else theme.PRIMARY,
                 size=readable(theme.FONT_SMALL),
                 height=TAB_HEIGHT,
-                size_hint_x=len(label) + 1.5,  # widths follow the labels, so 跨省通办专区 fits
+                size_hint_x=tab_ems(label) + 1.5,  # widths follow the labels, so 跨省通办专区 fits
             )
             tab.tid = f"filter:{key}"
             row.add_widget(tab)
@@ -194,7 +207,7 @@ class CatalogScreen(KioskScreen):
         row.bind(minimum_width=row.setter("width"))
         for name in [None, *names]:
             selected = name == self.choice
-            label = name or "全部"
+            label = name or _("全部")  # theme and department names are the catalog's, in Chinese
             chip = BigButton(
                 label,
                 lambda n=name: self.set_choice(n),
@@ -203,7 +216,7 @@ class CatalogScreen(KioskScreen):
                 size=readable(theme.FONT_SMALL),
                 height=84,
                 size_hint_x=None,
-                width=dp(60) + len(label) * small_px() * 1.05,  # CJK glyphs are about one em wide
+                width=dp(60) + ems(label) * small_px() * 1.05,
             )
             chip.tid = f"{prefix}:{name or 'all'}"
             row.add_widget(chip)
@@ -243,12 +256,12 @@ class CatalogScreen(KioskScreen):
             rows.sort(key=lambda row: row[1] is not None)
         self.results = [item for item, _ in rows]
         self._update_search_box()
-        self.count.text = f"共 {len(rows)} 项"
+        self.count.text = _("共 {count} 项").format(count=len(rows))
         self.column.clear_widgets()
         if not rows:
             self.column.add_widget(
                 Text(
-                    "没有找到相关事项，请换个关键字或咨询大厅工作人员。" if self.query else "暂无事项",
+                    _("没有找到相关事项，请换个关键字或咨询大厅工作人员。") if self.query else _("暂无事项"),
                     color=theme.TEXT_MUTED,
                     halign="center",
                 )
@@ -258,7 +271,7 @@ class CatalogScreen(KioskScreen):
 
     def _item_button(self, item: Item, reason: str | None) -> BigButton:
         small = small_px()
-        modes = " · ".join(MODE_NAMES[m] for m in item.modes)
+        modes = " · ".join(_(MODE_NAMES[m]) for m in item.modes)  # the name and department stay Chinese
         text = f"[b]{item.name}[/b]\n[size={small}]{item.department}  |  {modes}[/size]"
         if reason is not None:  # greyed out, with the reason; the guide stays readable but cannot start
             text += f"\n[size={small}][color=#{REASON_COLOUR}]{reason}[/color][/size]"
@@ -279,9 +292,9 @@ class CatalogScreen(KioskScreen):
 
     def _update_search_box(self) -> None:
         if self.query:
-            self.search_box.text = f"搜索：[b]{self.query}[/b]"
+            self.search_box.text = _("搜索：{query}").format(query=f"[b]{self.query}[/b]")
         else:
-            hint = "点此搜索（拼音首字母，如 SBK）"
+            hint = _("点此搜索（拼音首字母，如 SBK）")
             self.search_box.text = f"[color=#{HINT_COLOUR}]{hint}[/color]"
 
     # -- actions ----------------------------------------------------------------------------------
@@ -307,11 +320,11 @@ class CatalogScreen(KioskScreen):
         self._show_results()  # only the list changes while typing, never the keypad under the finger
 
 
-AUDIENCE_NAMES = {"person": "自然人", "legal_person": "法人"}
+AUDIENCE_NAMES = {"person": N_("自然人"), "legal_person": N_("法人")}
 
 
 class GuideScreen(KioskScreen):
-    title = "办事指南"
+    title = N_("办事指南")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="guide", **kwargs)
@@ -323,7 +336,9 @@ class GuideScreen(KioskScreen):
             return
         scroll, column = scroll_column()
         column.add_widget(Text(item.name, size=theme.FONT_TITLE - 8, bold=True))
-        column.add_widget(Text(f"实施主体：{item.department}", color=theme.TEXT_MUTED))
+        column.add_widget(
+            Text(_("实施主体：{department}").format(department=item.department), color=theme.TEXT_MUTED)
+        )
         for heading, text in self._sections(item):
             panel = Panel(orientation="vertical", radius=16, size_hint_y=None, padding=dp(24), spacing=dp(8))
             panel.add_widget(Text(heading, size=theme.FONT_BODY, bold=True, color=theme.PRIMARY))
@@ -334,7 +349,11 @@ class GuideScreen(KioskScreen):
         self.body.add_widget(Divider())
         row = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
         back = BigButton(
-            "返回列表", lambda: self.app.show("catalog"), bg=theme.SURFACE, fg=theme.PRIMARY, size_hint_x=0.35
+            _("返回列表"),
+            lambda: self.app.show("catalog"),
+            bg=theme.SURFACE,
+            fg=theme.PRIMARY,
+            size_hint_x=0.35,
         )
         back.tid = "guide:back"
         row.add_widget(back)
@@ -343,18 +362,19 @@ class GuideScreen(KioskScreen):
         if reason is not None or not modes:
             self.body.add_widget(
                 Text(
-                    reason or "本终端暂未开通此事项的自助办理，请到人工窗口办理。",
+                    reason or _("本终端暂未开通此事项的自助办理，请到人工窗口办理。"),
                     color=theme.ACCENT,
                     halign="center",
                 )
             )
         elif len(modes) == 1:
-            row.add_widget(self._start_button(item, modes[0], f"开始办理（{MODE_NAMES[modes[0]]}）", "start"))
+            start = _("开始办理（{mode}）").format(mode=_(MODE_NAMES[modes[0]]))
+            row.add_widget(self._start_button(item, modes[0], start, "start"))
         else:  # e.g. 全程网办 or 异地代收代办: the citizen chooses, each explained in a word
-            self.body.add_widget(Text("请选择办理方式：", bold=True))
+            self.body.add_widget(Text(_("请选择办理方式："), bold=True))
             choices = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_HEIGHT), spacing=dp(20))
             for mode in modes:
-                choices.add_widget(self._start_button(item, mode, MODE_NAMES[mode], f"start:{mode}"))
+                choices.add_widget(self._start_button(item, mode, _(MODE_NAMES[mode]), f"start:{mode}"))
             self.body.add_widget(choices)
         self.body.add_widget(row)
 
@@ -365,28 +385,34 @@ class GuideScreen(KioskScreen):
 
     @staticmethod
     def _sections(item: Item) -> list[tuple[str, str]]:
-        materials = (
-            "\n".join(
-                f"{i}. {m.name}（{'必需' if m.required else '可选'}，{m.copies}份）"
-                for i, m in enumerate(item.materials, 1)
+        """The guide's headings and fixed words in the citizen's language; the catalog's own text
+        (conditions, material names, process, fee basis) stays as the platform publishes it."""
+        materials = "\n".join(
+            _("{index}. {name}（{need}，{copies}份）").format(
+                index=i, name=m.name, need=_("必需") if m.required else _("可选"), copies=m.copies
             )
-            or "无需提交材料"
-        )
+            for i, m in enumerate(item.materials, 1)
+        ) or _("无需提交材料")
         limits = []
         if item.legal_days is not None:
-            limits.append(f"法定时限 {item.legal_days} 个工作日")
+            limits.append(_("法定时限 {days} 个工作日").format(days=item.legal_days))
         if item.promised_days is not None:
-            limits.append(f"承诺时限 {item.promised_days} 个工作日" if item.promised_days else "即时办结")
-        fee = f"收费（依据：{item.fee.basis}）" if item.fee.charged else "不收费"
+            limits.append(
+                _("承诺时限 {days} 个工作日").format(days=item.promised_days)
+                if item.promised_days
+                else _("即时办结")
+            )
+        fee = _("收费（依据：{basis}）").format(basis=item.fee.basis) if item.fee.charged else _("不收费")
+        listing = _("、")
         sections = [
-            ("办理条件", item.conditions),
-            ("申请材料", materials),
-            ("办理流程", " → ".join(item.process)),
-            ("办理时限", "；".join(limits) or "以部门告知为准"),
-            ("收费标准", fee),
-            ("办理方式", "、".join(MODE_NAMES[m] for m in item.modes)),
-            ("服务对象", "、".join(AUDIENCE_NAMES[a] for a in item.audience)),
+            (_("办理条件"), item.conditions),
+            (_("申请材料"), materials),
+            (_("办理流程"), " → ".join(item.process)),
+            (_("办理时限"), _("；").join(limits) or _("以部门告知为准")),
+            (_("收费标准"), fee),
+            (_("办理方式"), listing.join(_(MODE_NAMES[m]) for m in item.modes)),
+            (_("服务对象"), listing.join(_(AUDIENCE_NAMES[a]) for a in item.audience)),
         ]
         if item.consult_phone:
-            sections.append(("咨询电话", item.consult_phone))
+            sections.append((_("咨询电话"), item.consult_phone))
         return sections

@@ -11,14 +11,17 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
 from kiosk.delivery import METHOD_NAMES
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.items import scroll_column
 from screens.steps import StepScreen
 from screens.widgets import BigButton, Panel, Text
 
-PRINTING = "正在调取并打印证明，请稍候……"
-NOT_FOUND = "没有找到电子证照，下一步请拍摄纸质材料。"
-CONSENT = "本机将凭您刚才的身份核验结果，向政务服务平台调取您本人的电子证照，仅用于办理本事项，不在本机保存。"
+PRINTING = N_("正在调取并打印证明，请稍候……")
+NOT_FOUND = N_("没有找到电子证照，下一步请拍摄纸质材料。")
+CONSENT = N_(
+    "本机将凭您刚才的身份核验结果，向政务服务平台调取您本人的电子证照，仅用于办理本事项，不在本机保存。"
+)
 
 
 def button_row(*buttons: BigButton) -> BoxLayout:
@@ -52,7 +55,7 @@ def card(lines: list[tuple[str, tuple[float, ...]]]) -> Panel:
 class LicensesScreen(StepScreen):
     """Consent first; then what the platform had, material by material."""
 
-    title = "电子证照"
+    title = N_("电子证照")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="licenses", **kwargs)
@@ -64,35 +67,43 @@ class LicensesScreen(StepScreen):
             return
         scroll, column = scroll_column()
         if not flow.licenses_fetched:
-            column.add_widget(Text("是否同意调取您的电子证照？", size=theme.FONT_HEADING, bold=True))
-            column.add_widget(Text(CONSENT))
-            column.add_widget(Text("可以代替以下材料，无需再拍纸质件：", bold=True))
+            column.add_widget(Text(_("是否同意调取您的电子证照？"), size=theme.FONT_HEADING, bold=True))
+            column.add_widget(Text(_(CONSENT)))
+            column.add_widget(Text(_("可以代替以下材料，无需再拍纸质件："), bold=True))
             for material in flow.licensable:
                 column.add_widget(card([(material.name, theme.TEXT)]))
             self.body.add_widget(scroll)
             self.body.add_widget(
                 button_row(
-                    secondary("不同意，拍纸质材料", lambda: self._consent(False), "license:decline"),
-                    primary("同意调取", lambda: self._consent(True), "license:agree"),
+                    secondary(_("不同意，拍纸质材料"), lambda: self._consent(False), "license:decline"),
+                    primary(_("同意调取"), lambda: self._consent(True), "license:agree"),
                 )
             )
             return
         covered = flow.session.licenses
-        column.add_widget(Text("电子证照调取结果", size=theme.FONT_HEADING, bold=True))
+        column.add_widget(Text(_("电子证照调取结果"), size=theme.FONT_HEADING, bold=True))
         for material in flow.licensable:
             lic = covered.get(material.code)
             if lic is None:
-                lines = [(material.name, theme.TEXT), (NOT_FOUND, theme.ACCENT)]
-            else:
-                valid = f"，有效期至 {lic['valid_until']}" if lic.get("valid_until") else ""
+                lines = [(material.name, theme.TEXT), (_(NOT_FOUND), theme.ACCENT)]
+            else:  # the licence's name and issuer are the platform's, in Chinese
+                valid = (
+                    _("，有效期至 {date}").format(date=lic["valid_until"]) if lic.get("valid_until") else ""
+                )
                 lines = [
                     (material.name, theme.TEXT),
-                    (f"已调取：{lic['name']}（{lic['issuer']}）", theme.SUCCESS),
-                    (f"{lic['level']} 级电子证照{valid}", theme.TEXT_MUTED),
+                    (
+                        _("已调取：{name}（{issuer}）").format(name=lic["name"], issuer=lic["issuer"]),
+                        theme.SUCCESS,
+                    ),
+                    (
+                        _("{level} 级电子证照{valid}").format(level=lic["level"], valid=valid),
+                        theme.TEXT_MUTED,
+                    ),
                 ]
             column.add_widget(card(lines))
         self.body.add_widget(scroll)
-        next_step = primary("下一步", lambda: self.app.act(flow.finish_licenses), "next")
+        next_step = primary(_("下一步"), lambda: self.app.act(flow.finish_licenses), "next")
         self.body.add_widget(button_row(next_step))
 
     def _consent(self, agree: bool) -> None:
@@ -103,7 +114,7 @@ class LicensesScreen(StepScreen):
 class CommitmentScreen(StepScreen):
     """告知承诺书: the text to read, a signature on screen, 确认签名."""
 
-    title = "告知承诺"
+    title = N_("告知承诺")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="commitment", **kwargs)
@@ -116,11 +127,11 @@ class CommitmentScreen(StepScreen):
         if flow is None:
             return
         scroll, column = scroll_column()
-        column.add_widget(Text("请阅读告知承诺书", size=theme.FONT_HEADING, bold=True))
-        column.add_widget(Text(flow.commitment_text))
+        column.add_widget(Text(_("请阅读告知承诺书"), size=theme.FONT_HEADING, bold=True))
+        column.add_widget(Text(flow.commitment_text))  # the item's legal text: Chinese, as published
         scroll.size_hint_y = 0.45
         self.body.add_widget(scroll)
-        self.body.add_widget(Text("本人已阅读并承诺以上内容属实，请在下方签名：", bold=True))
+        self.body.add_widget(Text(_("本人已阅读并承诺以上内容属实，请在下方签名："), bold=True))
         self.pad = SignaturePad(on_done=self._signed)
         self.body.add_widget(self.pad)
 
@@ -136,7 +147,7 @@ class CommitmentScreen(StepScreen):
 class ChecklistScreen(StepScreen):
     """形式审查: every required material with what was given for it; what is missing blocks 提交."""
 
-    title = "材料审查"
+    title = N_("材料审查")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="checklist", **kwargs)
@@ -147,7 +158,7 @@ class ChecklistScreen(StepScreen):
         if flow is None:
             return
         scroll, column = scroll_column()
-        column.add_widget(Text("请核对申请材料是否齐全", size=theme.FONT_HEADING, bold=True))
+        column.add_widget(Text(_("请核对申请材料是否齐全"), size=theme.FONT_HEADING, bold=True))
         for material, source, text in flow.checklist():
             mark, colour = ("√", theme.SUCCESS) if source else ("×", theme.ACCENT)  # glyphs the CJK font has
             if not source and not material.required:
@@ -155,10 +166,10 @@ class ChecklistScreen(StepScreen):
             panel = card([(f"{mark} {material.name}", theme.TEXT), (text, colour)])
             if source is None and flow.materials.can_rescan(material):
                 code = material.code
-                panel.add_widget(secondary("补拍", lambda c=code: self._rescan(c), f"rescan:{code}"))
+                panel.add_widget(secondary(_("补拍"), lambda c=code: self._rescan(c), f"rescan:{code}"))
             column.add_widget(panel)
         self.body.add_widget(scroll)
-        self.body.add_widget(button_row(primary("材料齐全，下一步", self._check, "next")))
+        self.body.add_widget(button_row(primary(_("材料齐全，下一步"), self._check, "next")))
 
     def _check(self) -> None:
         self.app.act(self.flow.pass_checklist)
@@ -171,7 +182,7 @@ class ChecklistScreen(StepScreen):
 class DeliveryScreen(StepScreen):
     """邮寄 / 自取 / 网上领取; for mail, the region picker then the street and number."""
 
-    title = "领取方式"
+    title = N_("领取方式")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="delivery", **kwargs)
@@ -184,10 +195,10 @@ class DeliveryScreen(StepScreen):
         if flow is None:
             return
         self.region, self.detail = None, ""
-        self.body.add_widget(Text("办理结果您想怎样领取？", size=theme.FONT_HEADING, bold=True))
+        self.body.add_widget(Text(_("办理结果您想怎样领取？"), size=theme.FONT_HEADING, bold=True))
         for method in flow.item.delivery:
             button = BigButton(
-                METHOD_NAMES[method], lambda m=method: self._choose(m), bg=theme.SURFACE, fg=theme.PRIMARY
+                _(METHOD_NAMES[method]), lambda m=method: self._choose(m), bg=theme.SURFACE, fg=theme.PRIMARY
             )
             button.tid = f"delivery:{method}"
             self.body.add_widget(button)
@@ -204,7 +215,7 @@ class DeliveryScreen(StepScreen):
         from screens.region_picker import RegionPicker
 
         self.body.clear_widgets()
-        self.body.add_widget(Text("请选择收件地址：省 → 市 → 区县", size=theme.FONT_HEADING, bold=True))
+        self.body.add_widget(Text(_("请选择收件地址：省 → 市 → 区县"), size=theme.FONT_HEADING, bold=True))
         self.body.add_widget(RegionPicker(on_done=self._region_chosen))
 
     def _region_chosen(self, code: str, names: list[str]) -> None:
@@ -213,8 +224,8 @@ class DeliveryScreen(StepScreen):
         self.region = (code, " ".join(names))
         self.detail = ""
         self.body.clear_widgets()
-        self.body.add_widget(Text(f"收件地址：{self.region[1]}", bold=True))
-        self.body.add_widget(Text("请输入详细地址（街道、小区、门牌号）："))
+        self.body.add_widget(Text(_("收件地址：{region}").format(region=self.region[1]), bold=True))
+        self.body.add_widget(Text(_("请输入详细地址（街道、小区、门牌号）：")))
         self.detail_box = Panel(radius=12, size_hint_y=None, height=dp(110), padding=(dp(20), dp(10)))
         self.detail_label = Text("", size=theme.FONT_BODY)
         self.detail_box.add_widget(self.detail_label)
@@ -224,8 +235,8 @@ class DeliveryScreen(StepScreen):
         self.body.add_widget(self.keyboard)
         self.body.add_widget(
             button_row(
-                secondary("重选地区", self._pick_region, "delivery:region"),
-                primary("确认地址", self._send_address, "delivery:confirm"),
+                secondary(_("重选地区"), self._pick_region, "delivery:region"),
+                primary(_("确认地址"), self._send_address, "delivery:confirm"),
             )
         )
 
@@ -252,7 +263,7 @@ class DeliveryScreen(StepScreen):
 class CertificateScreen(StepScreen):
     """查询打印: the certificate is fetched for the identified citizen and printed on A4."""
 
-    title = "打印证明"
+    title = N_("打印证明")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="certificate", **kwargs)
@@ -264,8 +275,8 @@ class CertificateScreen(StepScreen):
             return
         self.body.add_widget(Widget(size_hint_y=0.2))
         self.body.add_widget(Text(flow.item.name, size=theme.FONT_TITLE, halign="center", bold=True))
-        self.body.add_widget(Text(PRINTING, size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
-        self.body.add_widget(Text("证明从下方 A4 出纸口打印出来，请取走。", halign="center"))
+        self.body.add_widget(Text(_(PRINTING), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
+        self.body.add_widget(Text(_("证明从下方 A4 出纸口打印出来，请取走。"), halign="center"))
         self.body.add_widget(Widget())
 
     def on_enter(self, *_args) -> None:

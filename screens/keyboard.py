@@ -18,6 +18,7 @@ from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import _
 from kiosk.pinyin_ime import PinyinIME
 from screens import theme
 from screens.widgets import BigButton, Panel, Text
@@ -74,7 +75,7 @@ class PinyinKeyboard(Panel):
         self.preedit = Text("", size=theme.FONT_BODY, color=theme.TEXT)
         self.preedit.size_hint_y = 1
         self.latin_button = BigButton(
-            "用字母",
+            _("用字母"),
             self._commit_latin,
             bg=FUNCTION_BG,
             fg=theme.TEXT,
@@ -208,16 +209,16 @@ class PinyinKeyboard(Panel):
             if not self.symbols and index == 1:
                 line.add_widget(Widget(size_hint_x=0.5))
             if index == 2:
-                line.add_widget(self._key("删除", "del", bg=FUNCTION_BG, weight=10 - len(row) - 0.0))
+                line.add_widget(self._key(_("删除"), "del", bg=FUNCTION_BG, weight=10 - len(row) - 0.0))
             self.keys.add_widget(line)
         bottom = BoxLayout(spacing=dp(SPACING), size_hint_y=None, height=dp(KEY_HEIGHT))
-        mode = "字母" if self.symbols else "数字符号"
+        mode = _("字母") if self.symbols else _("数字符号")
         bottom.add_widget(self._key(mode, "mode", bg=FUNCTION_BG, weight=2.2, size=theme.FONT_BODY))
-        lang = "中文" if self.latin else "英文"
+        lang = _("中文") if self.latin else _("英文")  # pinyin or Latin capitals, whatever the UI language
         bottom.add_widget(self._key(lang, "lang", bg=FUNCTION_BG, weight=1.6, size=theme.FONT_BODY))
-        self._space = self._key("空格", "space", weight=4.2, size=theme.FONT_BODY)
+        self._space = self._key(_("空格"), "space", weight=4.2, size=theme.FONT_BODY)
         bottom.add_widget(self._space)
-        bottom.add_widget(self._key("清空", "clear", bg=FUNCTION_BG, weight=2.0, size=theme.FONT_BODY))
+        bottom.add_widget(self._key(_("清空"), "clear", bg=FUNCTION_BG, weight=2.0, size=theme.FONT_BODY))
         self.keys.add_widget(bottom)
 
     def _refresh_bar(self) -> None:
@@ -226,10 +227,12 @@ class PinyinKeyboard(Panel):
         if buffer:
             self.preedit.text = " ".join(self.ime.syllables())
         else:
-            self.preedit.text = "英文字母" if self.latin else ("数字和符号" if self.symbols else "请输入拼音")
+            self.preedit.text = (
+                _("英文字母") if self.latin else (_("数字和符号") if self.symbols else _("请输入拼音"))
+            )
         self.latin_button.disabled = not buffer
         self.latin_button.opacity = 1 if buffer else 0
-        self._space.text = "选定" if buffer else "空格"  # the space bar picks the highlighted candidate
+        self._space.text = _("选定") if buffer else _("空格")  # the space bar picks the highlighted candidate
         if not buffer:
             self._page_size = 0
             return

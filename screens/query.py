@@ -14,6 +14,7 @@ from typing import Any
 from kivy.metrics import dp
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
@@ -22,11 +23,11 @@ from screens.preview import CameraLoop, CameraPreview, CodeListener
 from screens.widgets import BigButton, NumPad, Panel, Text
 
 log = logging.getLogger(__name__)
-WRONG_CODE = "这不是办件回执上的二维码，请扫描回执上的二维码。"
+WRONG_CODE = N_("这不是办件回执上的二维码，请扫描回执上的二维码。")
 
 
 class QueryMenuScreen(KioskScreen):
-    title = "查询"
+    title = N_("查询")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="query", **kwargs)
@@ -34,17 +35,17 @@ class QueryMenuScreen(KioskScreen):
     def refresh(self) -> None:
         self.body.clear_widgets()
         self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
-        self.body.add_widget(Text("您想查询什么？", size=theme.FONT_TITLE, halign="center", bold=True))
-        scan = BigButton("扫描回执二维码\n查询办理进度", lambda: self.app.show("scan"), height=260)
+        self.body.add_widget(Text(_("您想查询什么？"), size=theme.FONT_TITLE, halign="center", bold=True))
+        scan = BigButton(_("扫描回执二维码\n查询办理进度"), lambda: self.app.show("scan"), height=260)
         scan.tid = "query:scan"
         self.body.add_widget(scan)
         typed = BigButton(
-            "输入办件编号和查询码", lambda: self.app.show("query_code"), bg=theme.PRIMARY_DARK, height=200
+            _("输入办件编号和查询码"), lambda: self.app.show("query_code"), bg=theme.PRIMARY_DARK, height=200
         )
         typed.tid = "query:code"
         self.body.add_widget(typed)
         certificates = BigButton(
-            "打印证明\n（社保参保证明等）",
+            _("打印证明\n（社保参保证明等）"),
             lambda: self.app.open_catalog("query"),
             bg=theme.hex_rgba("#0E7490"),
             height=260,
@@ -55,7 +56,7 @@ class QueryMenuScreen(KioskScreen):
 
 
 class ScanScreen(KioskScreen):
-    title = "扫码查询"
+    title = N_("扫码查询")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="scan", **kwargs)
@@ -67,11 +68,11 @@ class ScanScreen(KioskScreen):
     def refresh(self) -> None:
         self.body.clear_widgets()
         self.body.add_widget(
-            Text("请把回执上的二维码对准摄像头", size=theme.FONT_HEADING, halign="center", bold=True)
+            Text(_("请把回执上的二维码对准摄像头"), size=theme.FONT_HEADING, halign="center", bold=True)
         )
         self.preview.clear()
         self.body.add_widget(self.preview)
-        self.prompt = Text("距离摄像头约 20 厘米，保持不动", halign="center", color=theme.TEXT_MUTED)
+        self.prompt = Text(_("距离摄像头约 20 厘米，保持不动"), halign="center", color=theme.TEXT_MUTED)
         self.body.add_widget(self.prompt)
         self.body.add_widget(Widget())
 
@@ -91,7 +92,7 @@ class ScanScreen(KioskScreen):
             camera.read_frame,
             lambda frame: next(iter(scan_frame(frame)), None),
             self._show,
-            lambda err: self._failed(getattr(err, "message", "摄像头暂时无法使用，请联系工作人员。")),
+            lambda err: self._failed(getattr(err, "message", N_("摄像头暂时无法使用，请联系工作人员。"))),
             final=lambda scan: scan is not None,
         )
 
@@ -118,7 +119,7 @@ class ScanScreen(KioskScreen):
         elif scan.kind != "receipt":
             self._failed(WRONG_CODE)
         else:
-            self.prompt.text = "正在查询，请稍候……"
+            self.prompt.text = _("正在查询，请稍候……")
             self.app.lookup_case(scan.case_no, scan.query_code, self._failed)
 
     def _failed(self, message: str) -> None:
@@ -136,10 +137,10 @@ class ScanScreen(KioskScreen):
 class QueryCodeScreen(KioskScreen):
     """The case number (KS + 16 digits) and the 6-digit query code from the receipt, on a keypad."""
 
-    title = "输入查询信息"
+    title = N_("输入查询信息")
     FIELDS = (
-        ("case_no", "办件编号（回执上 KS 后面的 16 位数字）", 16),
-        ("query_code", "查询码（6 位数字）", 6),
+        ("case_no", N_("办件编号（回执上 KS 后面的 16 位数字）"), 16),
+        ("query_code", N_("查询码（6 位数字）"), 6),
     )
 
     def __init__(self, app, **kwargs) -> None:
@@ -152,13 +153,13 @@ class QueryCodeScreen(KioskScreen):
         self.values, self.focused = {"case_no": "", "query_code": ""}, "case_no"
         self.boxes: dict[str, BigButton] = {}
         for field, label, _length in self.FIELDS:
-            self.body.add_widget(Text(label, color=theme.TEXT_MUTED))
+            self.body.add_widget(Text(_(label), color=theme.TEXT_MUTED))
             box = BigButton("", lambda f=field: self._focus(f), bg=theme.SURFACE, fg=theme.TEXT, height=110)
             box.tid = f"field:{field}"
             self.boxes[field] = box
             self.body.add_widget(box)
         self.body.add_widget(NumPad(self._key))
-        search = BigButton("查询", self._search)
+        search = BigButton(_("查询"), self._search)
         search.tid = "next"
         self.body.add_widget(search)
         self.body.add_widget(Widget())
@@ -197,7 +198,7 @@ class QueryCodeScreen(KioskScreen):
 
 
 class ProgressScreen(KioskScreen):
-    title = "办理进度"
+    title = N_("办理进度")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="progress", **kwargs)
@@ -208,25 +209,28 @@ class ProgressScreen(KioskScreen):
         progress = self.progress
         if progress is None:
             return
-        self.body.add_widget(Text(progress.item_name, size=theme.FONT_HEADING, bold=True))
-        self.body.add_widget(Text(f"办件编号：{progress.case_no}", color=theme.TEXT_MUTED))
+        self.body.add_widget(Text(progress.item_name, size=theme.FONT_HEADING, bold=True))  # platform's
+        self.body.add_widget(
+            Text(_("办件编号：{case_no}").format(case_no=progress.case_no), color=theme.TEXT_MUTED)
+        )
         now = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, size_hint_y=None, padding=dp(24))
-        now.add_widget(Text(f"当前状态：{progress.label}", size=theme.FONT_HEADING, color=theme.PRIMARY))
-        now.add_widget(Text(progress.explanation))
+        state = _("当前状态：{state}").format(state=_(progress.label))  # kiosk.query's N_-marked words
+        now.add_widget(Text(state, size=theme.FONT_HEADING, color=theme.PRIMARY))
+        now.add_widget(Text(_(progress.explanation)))
         now.bind(minimum_height=now.setter("height"))
         self.body.add_widget(now)
-        if progress.departments:  # 多地联办: one line per department
-            lines = [("各部门办理情况", theme.TEXT)] + [
+        if progress.departments:  # 多地联办: one line per department, in the platform's own words
+            lines = [(_("各部门办理情况"), theme.TEXT)] + [
                 (f"{name}：{state}", theme.SUCCESS if state == "已完成" else theme.TEXT)
                 for name, state in progress.departments
             ]
             self.body.add_widget(card(lines))
         scroll, column = scroll_column()
         for index, step in enumerate(progress.steps, 1):
-            line = f"{index}. {step.at}  {step.label}" + (f"\n    {step.note}" if step.note else "")
+            line = f"{index}. {step.at}  {_(step.label)}" + (f"\n    {step.note}" if step.note else "")
             column.add_widget(Text(line))
         self.body.add_widget(scroll)
-        done = BigButton("查询完毕，返回首页", self.app.go_home)
+        done = BigButton(_("查询完毕，返回首页"), self.app.go_home)
         done.tid = "finish"
         self.body.add_widget(done)
 

@@ -22,6 +22,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 
 from kiosk import regions
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.widgets import BigButton, Text
 
@@ -30,7 +31,7 @@ BACK_WIDTH = 320
 SECONDARY_BG = theme.hex_rgba("#E3E9F2")  # as the keypads' function keys; TEXT on it 12:1
 CHOICE_BG = theme.SURFACE
 LOCAL_BG = theme.hex_rgba("#DCE7F5")  # the light blue card colour; PRIMARY_DARK on it 8.5:1
-PROMPTS = {0: "请选择省、自治区或直辖市", 1: "请选择城市", 2: "请选择区、县"}
+PROMPTS = {0: N_("请选择省、自治区或直辖市"), 1: N_("请选择城市"), 2: N_("请选择区、县")}
 
 
 class ChoiceButton(BigButton):
@@ -65,7 +66,7 @@ class RegionPicker(BoxLayout):
         on_done: Callable[[str, list[str]], None],
         *,
         initial: str | None = None,
-        title: str = "所在地区",
+        title: str = N_("所在地区"),
         local: str | None = None,
         **kwargs,
     ) -> None:
@@ -89,7 +90,7 @@ class RegionPicker(BoxLayout):
             "", size=theme.FONT_HEADING, color=theme.PRIMARY_DARK, bold=True, pos_hint={"center_y": 0.5}
         )
         self.back_button = BigButton(
-            "返回上一级",
+            _("返回上一级"),
             self.back,
             bg=SECONDARY_BG,
             fg=theme.TEXT,
@@ -162,7 +163,7 @@ class RegionPicker(BoxLayout):
         self.grid.clear_widgets()
         if here is None and self.local is not None:
             shortcut = ChoiceButton(
-                "本地：" + regions.name_path(self.local)[-1],
+                _("本地：{city}").format(city=regions.name_path(self.local)[-1]),  # GB/T 2260 names: Chinese
                 lambda: self.open(self.local),
                 bg=LOCAL_BG,
                 fg=theme.PRIMARY_DARK,
@@ -184,11 +185,11 @@ class RegionPicker(BoxLayout):
             button.tid = f"region:{region.code}"
             self.grid.add_widget(button)
         names = regions.name_path(self.chosen or here) if (self.chosen or here) else []
-        self.crumb.text = " › ".join(names) if names else self.title
+        self.crumb.text = " › ".join(names) if names else _(self.title)
         if self.chosen:
-            self.prompt.text = "已选好。如要更改，请重新点选。"
+            self.prompt.text = _("已选好。如要更改，请重新点选。")
         else:
-            self.prompt.text = PROMPTS[0] if here is None else PROMPTS[_level_of(choices)]
+            self.prompt.text = _(PROMPTS[0] if here is None else PROMPTS[_level_of(choices)])
         self.back_button.disabled = not self.path
         self.back_button.opacity = 1 if self.path else 0
         if not keep_scroll:

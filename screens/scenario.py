@@ -25,7 +25,7 @@ from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.outbox import OutboxUnavailable
-from screens.journey_scenarios import JourneyScenarios
+from screens.journey_scenarios import PAGE_TIMEOUT_S, JourneyScenarios
 
 log = logging.getLogger(__name__)
 Wait = Callable[[], bool]
@@ -66,6 +66,7 @@ class ScenarioRunner(JourneyScenarios):
         self.app, self.terminal, self.scenario, self.server = app, terminal, scenario, server
         self.artifacts = artifacts
         self.screens: list[str] = []
+        self.titles: dict[str, str] = {}  # screenshot label → the top bar's title then (its language)
         self.summary: dict[str, Any] = {
             "scenario": scenario,
             "case_no": None,
@@ -74,6 +75,7 @@ class ScenarioRunner(JourneyScenarios):
             "rating": None,
             "wiped": False,
             "screens": self.screens,
+            "titles": self.titles,
         }
         self.exit_code = 1
         self._script: Script | None = None
@@ -99,7 +101,7 @@ class ScenarioRunner(JourneyScenarios):
                 return True
             assert self._script is not None
             self._waiting = next(self._script)
-            self._deadline = time.monotonic() + STEP_TIMEOUT_S
+            self._deadline = time.monotonic() + getattr(self._waiting, "timeout_s", STEP_TIMEOUT_S)
             return True
         except StopIteration:
             self.exit_code = 0
@@ -115,8 +117,9 @@ class ScenarioRunner(JourneyScenarios):
         self.app.stop()
 
     # -- primitives ---------------------------------------------------------------------------
-    def wait(self, predicate: Wait, what: str) -> Iterator[Wait]:
+    def wait(self, predicate: Wait, what: str, timeout_s: float = STEP_TIMEOUT_S) -> Iterator[Wait]:
         predicate.what = what  # type: ignore[attr-defined]
+        predicate.timeout_s = timeout_s  # type: ignore[attr-defined]
         yield predicate
 
     def frames(self, count: int = 3) -> Iterator[Wait]:
@@ -146,6 +149,7 @@ class ScenarioRunner(JourneyScenarios):
         target = self.artifacts / f"{len(self.screens) + 1:02d}-{label}.png"
         Path(produced).rename(target)
         self.screens.append(label)
+        self.titles[label] = self.app.top_bar.title.text
 
     def find(self, tid: str) -> Widget | None:
         for root in Window.children:  # the app's root and any open modal view
@@ -185,7 +189,7 @@ class ScenarioRunner(JourneyScenarios):
         yield from self.tap("license:decline")  # the paper 退休证明 is on the camera already
         yield from self.screen("materials")
         flow = self.app.controller.flow
-        yield from self.wait(lambda: bool(flow.pages()), "the page taken by itself")
+        yield from self.wait(lambda: bool(flow.pages()), "the page taken by itself", PAGE_TIMEOUT_S)
         yield from self.frames(3)
         yield from self.shot("materials")
         yield from self.tap("doc:done")
@@ -292,8 +296,6 @@ class ScenarioRunner(JourneyScenarios):
         wiped and the kiosk goes home; the help call ends with the session."""
         from kiosk.help_request import pending_help
 
-        idle = self.app.controller.idle
-        idle.timeout_s, idle.warning_s = 12.0, 6.0  # the hall waits 90 s; the demo need not
         yield from self._to_form(DEMO_ITEM)
         yield from self.tap("field:phone")
         for digit in DEMO_PHONE[:5]:
@@ -304,6 +306,10 @@ class ScenarioRunner(JourneyScenarios):
         state = self.app.controller.services.state
         self.summary["help_requested"] = pending_help(state) is not None
         yield from self.tap("help:ok")
+        # Only now the short wait (the hall waits 90 s; the demo need not): set earlier, a slow machine
+        # could warn before the help call, and the warning would take the tap meant for 呼叫工作人员.
+        idle = self.app.controller.idle
+        idle.timeout_s, idle.warning_s = 12.0, 6.0
         yield from self.wait(lambda: self.find("stay") is not None, "the countdown warning")
         yield from self.shot("timeout-warning", "form")
         yield from self.screen("home")

@@ -20,12 +20,13 @@ from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 
+from kiosk.i18n import N_, _
 from kiosk.signature import PEN_WIDTH, Point, Signature, SignatureRefused
 from screens import theme
 from screens.widgets import BigButton, Panel, Text
 
-INSTRUCTION = "请在白框内写下您的姓名，再点“确认签名”。"
-HINT = "请在框内签名"
+INSTRUCTION = N_("请在白框内写下您的姓名，再点“确认签名”。")
+HINT = N_("请在框内签名")
 INK = theme.hex_rgba("#111111")
 BORDER = theme.PRIMARY
 BASELINE = theme.hex_rgba("#6B7280")  # a guide, not text: visible on white without competing with ink
@@ -45,7 +46,7 @@ class InkPad(Panel):
         self._finger: object | None = None
         self._line: Line | None = None
         self.hint = Label(
-            text=HINT,
+            text=_(HINT),
             color=theme.TEXT_MUTED,
             font_size=sp(theme.type_size(theme.FONT_HEADING)),
             halign="center",
@@ -147,13 +148,13 @@ class SignaturePad(BoxLayout):
         kwargs.setdefault("orientation", "vertical")
         kwargs.setdefault("spacing", dp(24))
         super().__init__(**kwargs)
-        self.on_done, self.on_clear, self.instruction = on_done, on_clear, instruction
-        self.message = Text(instruction, size=theme.FONT_BODY)
+        self.on_done, self.on_clear, self.instruction = on_done, on_clear, _(instruction)
+        self.message = Text(self.instruction, size=theme.FONT_BODY)
         self.pad = InkPad(on_stroke=self._stroke_done)
         buttons = BoxLayout(spacing=dp(30), size_hint_y=None)
-        self.clear_button = BigButton("重写", self.clear, bg=SECONDARY_BG, fg=theme.TEXT)
+        self.clear_button = BigButton(_("重写"), self.clear, bg=SECONDARY_BG, fg=theme.TEXT)
         self.clear_button.tid = "sign:clear"
-        self.done_button = BigButton("确认签名", self.done)
+        self.done_button = BigButton(_("确认签名"), self.done)
         self.done_button.tid = "sign:done"
         buttons.add_widget(self.clear_button)
         buttons.add_widget(self.done_button)
@@ -186,7 +187,7 @@ class SignaturePad(BoxLayout):
         try:
             png = self.signature.to_png()
         except SignatureRefused as refused:
-            self.show_message(refused.message, error=True)
+            self.show_message(_(refused.message), error=True)  # kiosk.signature's N_-marked sentence
             return None
         self.on_done(png)
         return png

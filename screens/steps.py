@@ -14,19 +14,21 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import N_, _
 from screens import theme
 from screens.base import KioskScreen
 from screens.items import scroll_column
 from screens.preview import CodeListener
 from screens.widgets import BigButton, NumPad, Panel, Text
 
-SATISFACTION = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
-BAD_REASONS = ["等候时间长", "操作太复杂", "设备有故障", "信息不准确", "其他"]
+SATISFACTION = {5: N_("非常满意"), 4: N_("满意"), 3: N_("基本满意"), 2: N_("不满意"), 1: N_("非常不满意")}
+# The reasons go to the platform in Chinese (好差评 codes by their words); only the buttons translate.
+BAD_REASONS = [N_("等候时间长"), N_("操作太复杂"), N_("设备有故障"), N_("信息不准确"), N_("其他")]
 NUMERIC_TYPES = {"phone", "number", "id_number"}
 TEXT_TYPES = {"text", "address"}  # the pinyin keyboard
 MAX_FIELD_CHARS = 60
-SHOW_APP_CODE = "打开手机上的政务服务应用，出示身份码，对准下方扫码口"
-NOT_IDENTITY_CODE = "这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。"
+SHOW_APP_CODE = N_("打开手机上的政务服务应用，出示身份码，对准下方扫码口")
+NOT_IDENTITY_CODE = N_("这不是政务服务身份码，请打开手机上的政务服务应用出示身份码。")
 
 
 class StepScreen(KioskScreen):
@@ -41,7 +43,7 @@ class StepScreen(KioskScreen):
 
 
 class IdCardScreen(StepScreen):
-    title = "身份核验"
+    title = N_("身份核验")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="idcard", **kwargs)
@@ -51,9 +53,11 @@ class IdCardScreen(StepScreen):
         self.body.clear_widgets()
         self.body.add_widget(Widget(size_hint_y=0.2))
         self.body.add_widget(
-            Text("请将身份证放在下方读卡区", size=theme.FONT_TITLE, halign="center", bold=True)
+            Text(_("请将身份证放在下方读卡区"), size=theme.FONT_TITLE, halign="center", bold=True)
         )
-        self.body.add_widget(Text("放好后请不要移动，读取约需 1 秒", halign="center", color=theme.TEXT_MUTED))
+        self.body.add_widget(
+            Text(_("放好后请不要移动，读取约需 1 秒"), halign="center", color=theme.TEXT_MUTED)
+        )
         card = Panel(
             bg=theme.hex_rgba("#DCE7F5"),
             radius=24,
@@ -62,13 +66,13 @@ class IdCardScreen(StepScreen):
             pos_hint={"center_x": 0.5},
         )
         card.add_widget(
-            Text("身份证\n读卡区", size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY_DARK)
+            Text(_("身份证\n读卡区"), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY_DARK)
         )
         self.body.add_widget(card)
         if self.app.controller.services.scanner is not None:
             self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
-            self.body.add_widget(Text("没带身份证？", size=theme.FONT_HEADING, halign="center", bold=True))
-            self.body.add_widget(Text(SHOW_APP_CODE, halign="center", color=theme.TEXT_MUTED))
+            self.body.add_widget(Text(_("没带身份证？"), size=theme.FONT_HEADING, halign="center", bold=True))
+            self.body.add_widget(Text(_(SHOW_APP_CODE), halign="center", color=theme.TEXT_MUTED))
         self.body.add_widget(Widget())
 
     def on_enter(self, *_args) -> None:
@@ -88,7 +92,7 @@ class IdCardScreen(StepScreen):
         self._listener = None
         flow = self.flow
         if scan.refusal or scan.kind != "identity":
-            self.show_error(scan.refusal or NOT_IDENTITY_CODE, self.read)
+            self.show_error(scan.refusal or NOT_IDENTITY_CODE, self.read)  # translated by show_error
             return
         self.app.cancel_card_read()
         retry = partial(self.show_error, retry=self.read)
@@ -105,7 +109,7 @@ class FormScreen(StepScreen):
     """Every field is a box to tap; the keyboard below follows the field: the keypad for numbers and
     dates, the pinyin keyboard for Chinese text, buttons for choices (no OS input method runs here)."""
 
-    title = "填写申请信息"
+    title = N_("填写申请信息")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="form", **kwargs)
@@ -124,7 +128,10 @@ class FormScreen(StepScreen):
         self.errors: dict[str, Text] = {}
         scroll, column = scroll_column()
         for spec in flow.item.form:
-            column.add_widget(Text(spec.label + ("（必填）" if spec.required else "（选填）"), bold=True))
+            # The field's label is the catalog's (Chinese); whether it is needed is said in the language.
+            column.add_widget(
+                Text(spec.label + (_("（必填）") if spec.required else _("（选填）")), bold=True)
+            )
             column.add_widget(self._field_widget(spec))
             error = Text("", size=theme.FONT_SMALL, color=theme.ACCENT)
             self.errors[spec.field] = error
@@ -132,7 +139,7 @@ class FormScreen(StepScreen):
         self.body.add_widget(scroll)
         self.keyboard_area = BoxLayout(size_hint_y=None, height=0)
         self.body.add_widget(self.keyboard_area)
-        submit = BigButton("下一步", self._submit)
+        submit = BigButton(_("下一步"), self._submit)
         submit.tid = "next"
         self.body.add_widget(submit)
         first = next((s.field for s in flow.item.form if s.type != "choice"), None)
@@ -170,7 +177,7 @@ class FormScreen(StepScreen):
     def _shown(self, field: str) -> str:
         value = self.values.get(field, "")
         if self.specs[field].type == "date" and not value:
-            return "年-月-日，例如 2026-01-31"
+            return _("年-月-日，例如 2026-01-31")
         return value
 
     def _focus(self, field: str) -> None:
@@ -246,7 +253,7 @@ class FormScreen(StepScreen):
 
 
 class ReviewScreen(StepScreen):
-    title = "核对信息"
+    title = N_("核对信息")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="review", **kwargs)
@@ -256,23 +263,24 @@ class ReviewScreen(StepScreen):
         self.body.clear_widgets()
         if flow is None:
             return
-        self.body.add_widget(Text("请核对以下信息，确认无误后提交", size=theme.FONT_HEADING, bold=True))
+        self.body.add_widget(Text(_("请核对以下信息，确认无误后提交"), size=theme.FONT_HEADING, bold=True))
         panel = Panel(orientation="vertical", radius=16, size_hint_y=None, padding=dp(30), spacing=dp(14))
         muted = theme.hex_code(theme.TEXT_MUTED)
         for label, value in flow.review_lines():
-            panel.add_widget(Text(f"[color={muted}]{label}：[/color]{value}", markup=True))
+            line = _("{label}：{value}").format(label=f"[color={muted}]{label}", value=f"[/color]{value}")
+            panel.add_widget(Text(line, markup=True))
         panel.bind(minimum_height=panel.setter("height"))
         self.body.add_widget(panel)
         self.body.add_widget(Widget())
         self.busy = Text("", halign="center", color=theme.TEXT_MUTED)
         self.body.add_widget(self.busy)
-        self.submit_button = BigButton("确认提交", self._submit)
+        self.submit_button = BigButton(_("确认提交"), self._submit)
         self.submit_button.tid = "submit"
         self.body.add_widget(self.submit_button)
 
     def _submit(self) -> None:
         self.submit_button.disabled = True  # one touch, one application
-        self.busy.text = "正在提交，请稍候……"
+        self.busy.text = _("正在提交，请稍候……")
 
         def failed(message: str) -> None:
             self.busy.text = ""
@@ -283,7 +291,7 @@ class ReviewScreen(StepScreen):
 
 
 class ReceiptScreen(StepScreen):
-    title = "提交成功"
+    title = N_("提交成功")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="receipt", **kwargs)
@@ -297,30 +305,46 @@ class ReceiptScreen(StepScreen):
         self.body.add_widget(Widget(size_hint_y=0.1))
         if session.case:
             self.body.add_widget(
-                Text("申请已提交成功", size=theme.FONT_TITLE, bold=True, halign="center", color=theme.SUCCESS)
+                Text(
+                    _("申请已提交成功"),
+                    size=theme.FONT_TITLE,
+                    bold=True,
+                    halign="center",
+                    color=theme.SUCCESS,
+                )
             )
             self.body.add_widget(
-                Text(f"办件编号：{session.case['case_no']}", size=theme.FONT_HEADING, halign="center")
+                Text(
+                    _("办件编号：{case_no}").format(case_no=session.case["case_no"]),
+                    size=theme.FONT_HEADING,
+                    halign="center",
+                )
             )
             self.body.add_widget(
-                Text(f"查询码：{session.case['query_code']}", size=theme.FONT_HEADING, halign="center")
+                Text(
+                    _("查询码：{code}").format(code=session.case["query_code"]),
+                    size=theme.FONT_HEADING,
+                    halign="center",
+                )
             )
         else:
-            self.body.add_widget(Text("申请已保存", size=theme.FONT_TITLE, bold=True, halign="center"))
-            self.body.add_widget(Text("网络恢复后本机将自动提交，无需再次办理。", halign="center"))
-            self.body.add_widget(Text(f"终端流水号：{session.terminal_ref}", halign="center"))
-        note = flow.receipt_problem or "请取走下方出纸口打印的回执，凭回执可查询办理进度。"
+            self.body.add_widget(Text(_("申请已保存"), size=theme.FONT_TITLE, bold=True, halign="center"))
+            self.body.add_widget(Text(_("网络恢复后本机将自动提交，无需再次办理。"), halign="center"))
+            ref = _("终端流水号：{ref}").format(ref=session.terminal_ref)
+            self.body.add_widget(Text(ref, halign="center"))
+        # The paper receipt itself stays Chinese: it is the official record staff and platforms read.
+        note = _(flow.receipt_problem or N_("请取走下方出纸口打印的回执，凭回执可查询办理进度。"))
         self.body.add_widget(
             Text(note, halign="center", color=theme.ACCENT if flow.receipt_problem else theme.TEXT)
         )
         self.body.add_widget(Widget())
-        done = BigButton("下一步", lambda: self.app.act(flow.finish_receipt))
+        done = BigButton(_("下一步"), lambda: self.app.act(flow.finish_receipt))
         done.tid = "next"
         self.body.add_widget(done)
 
 
 class RatingScreen(StepScreen):
-    title = "服务评价"
+    title = N_("服务评价")
 
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="rating", **kwargs)
@@ -330,12 +354,12 @@ class RatingScreen(StepScreen):
         self.chosen: int | None = None
         self.reasons: set[str] = set()
         self.body.add_widget(
-            Text("请您对本次服务进行评价", size=theme.FONT_HEADING, bold=True, halign="center")
+            Text(_("请您对本次服务进行评价"), size=theme.FONT_HEADING, bold=True, halign="center")
         )
-        self.body.add_widget(Text("评价是自愿的，可以跳过", halign="center", color=theme.TEXT_MUTED))
+        self.body.add_widget(Text(_("评价是自愿的，可以跳过"), halign="center", color=theme.TEXT_MUTED))
         for level, label in SATISFACTION.items():
             button = BigButton(
-                label, lambda n=level: self._rate(n), bg=theme.SURFACE, fg=theme.TEXT, height=120
+                _(label), lambda n=level: self._rate(n), bg=theme.SURFACE, fg=theme.TEXT, height=120
             )
             button.tid = f"rate:{level}"
             self.body.add_widget(button)
@@ -343,7 +367,7 @@ class RatingScreen(StepScreen):
         self.reason_box.bind(minimum_height=self.reason_box.setter("height"))
         self.body.add_widget(self.reason_box)
         self.body.add_widget(Widget())
-        skip = BigButton("跳过", self._skip, bg=theme.hex_rgba("#E3E9F2"), fg=theme.TEXT)
+        skip = BigButton(_("跳过"), self._skip, bg=theme.hex_rgba("#E3E9F2"), fg=theme.TEXT)
         skip.tid = "skip"
         self.body.add_widget(skip)
 
@@ -353,7 +377,7 @@ class RatingScreen(StepScreen):
             return
         self.chosen = level
         self.reason_box.clear_widgets()
-        self.reason_box.add_widget(Text("请选择不满意的原因（可多选）", bold=True))
+        self.reason_box.add_widget(Text(_("请选择不满意的原因（可多选）"), bold=True))
         # Three to a row: five in one row would wrap each reason onto two lines in 长者模式.
         rows = -(-len(BAD_REASONS) // 3)
         row = GridLayout(
@@ -366,7 +390,7 @@ class RatingScreen(StepScreen):
         )
         for reason in BAD_REASONS:
             button = BigButton(
-                reason,
+                _(reason),
                 lambda r=reason: self._toggle(r),
                 bg=theme.SURFACE,
                 fg=theme.TEXT,
@@ -376,7 +400,7 @@ class RatingScreen(StepScreen):
             button.tid = f"reason:{reason}"
             row.add_widget(button)
         self.reason_box.add_widget(row)
-        send = BigButton("提交评价", lambda: self._send(level, sorted(self.reasons)))
+        send = BigButton(_("提交评价"), lambda: self._send(level, sorted(self.reasons)))
         send.tid = "send_rating"
         self.reason_box.add_widget(send)
 
@@ -401,7 +425,7 @@ class RatingScreen(StepScreen):
 
 
 class DoneScreen(StepScreen):
-    title = "办理完成"
+    title = N_("办理完成")
     AUTO_HOME_S = 8
 
     def __init__(self, app, **kwargs) -> None:
@@ -410,12 +434,15 @@ class DoneScreen(StepScreen):
     def refresh(self) -> None:
         self.body.clear_widgets()
         self.body.add_widget(Widget(size_hint_y=0.3))
-        self.body.add_widget(Text("感谢您的使用", size=theme.FONT_TITLE, bold=True, halign="center"))
+        self.body.add_widget(Text(_("感谢您的使用"), size=theme.FONT_TITLE, bold=True, halign="center"))
         flow = self.flow
-        took = "证明" if flow is not None and flow.mode == "query" else "回执"
-        self.body.add_widget(Text(f"请带好您的身份证和{took}", size=theme.FONT_HEADING, halign="center"))
+        if flow is not None and flow.mode == "query":
+            farewell = _("请带好您的身份证和证明")
+        else:
+            farewell = _("请带好您的身份证和回执")
+        self.body.add_widget(Text(farewell, size=theme.FONT_HEADING, halign="center"))
         self.body.add_widget(Widget())
-        home = BigButton("返回首页", self.app.go_home)
+        home = BigButton(_("返回首页"), self.app.go_home)
         home.tid = "finish"
         self.body.add_widget(home)
 

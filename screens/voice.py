@@ -28,15 +28,20 @@ class Speaker:
 
     def say(self, text: str | None) -> None:
         """Speak a fixed prompt (never personal data); repeated text is not said twice in a row."""
-        if not text or not self.enabled or self.muted or text == self.last_said:
+        if not text or not self.enabled or self.muted:
+            return
+        text, voice_name = voice.spoken(text)  # `text` is the Chinese msgid; said in the UI's language
+        if text == self.last_said:
             return
         self.last_said = text
         self.said = [*self.said[-99:], text]
-        path = voice.audio_path(text, self.directory)
+        path = voice.audio_path(text, self.directory, voice_name)
         if path.exists():
             self._play(path)
             return
-        threading.Thread(target=self._render_then_play, args=(text,), daemon=True, name="voice").start()
+        threading.Thread(
+            target=self._render_then_play, args=(text, voice_name), daemon=True, name="voice"
+        ).start()
 
     def stop(self) -> None:
         self.last_said = None
@@ -44,9 +49,9 @@ class Speaker:
             self._sound.stop()
             self._sound = None
 
-    def _render_then_play(self, text: str) -> None:
+    def _render_then_play(self, text: str, voice_name: str) -> None:
         try:
-            path = voice.render(text, self.directory)
+            path = voice.render(text, self.directory, voice_name)
         except (OSError, subprocess.SubprocessError) as err:  # no espeak-ng: the screen still shows it
             log.warning("voice prompt not rendered: %s", type(err).__name__)
             return

@@ -14,6 +14,7 @@ from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
+from kiosk.i18n import _
 from screens import theme
 
 # Every Text and BigButton alive, so a change of type scale (长者模式) reaches widgets built once, like
@@ -80,7 +81,8 @@ class Text(Label):
 
 class LineText(Label):
     """One line of text (a title) that is set smaller until it fits its width, never below the mode's
-    minimum type size: a bar has no room for a second line."""
+    minimum type size. Still too long at that size (English in 长者模式), it takes two closer lines if
+    its height holds them, and only then is it shortened with an ellipsis."""
 
     def __init__(self, text: str = "", *, size: float = theme.FONT_HEADING, color=theme.TEXT, **kw) -> None:
         self.type_base = size
@@ -95,12 +97,20 @@ class LineText(Label):
 
     def _fit_text(self, *_args) -> None:
         self.font_size = sp(theme.type_size(self.type_base))
+        self.shorten, self.line_height = True, 1.0
         self.text_size = (None, None)
         self.texture_update()
         floor = min_font_px()
         while self.font_size > floor and self.texture_size[0] > self.width:
             self.font_size = max(floor, self.font_size * 0.92)
             self.texture_update()
+        if self.texture_size[0] > self.width and " " in self.text:  # words to wrap between
+            # The CJK font's line box is tall; Latin lines set at 0.85 of it still clear each other.
+            self.shorten, self.line_height = False, 0.85
+            self.text_size = (self.width, None)
+            self.texture_update()
+            if self.texture_size[1] > self.height:  # no room for two lines: one, shortened
+                self.shorten, self.line_height = True, 1.0
         self.text_size = (self.width, self.height)
 
 
@@ -197,7 +207,7 @@ class NumPad(GridLayout):
     def __init__(self, on_key: Callable[[str], None], *, allow_x: bool = False, **kwargs) -> None:
         super().__init__(cols=3, spacing=dp(14), size_hint_y=None, **kwargs)
         keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "X" if allow_x else "clear", "0", "del"]
-        labels = {"clear": "清空", "del": "删除"}
+        labels = {"clear": _("清空"), "del": _("删除")}
         for key in keys:
             button = BigButton(
                 labels.get(key, key),

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from devices.base import Action, Completion, DeviceError
+from devices.base import N_, Action, Completion, DeviceError
 from devices.idcard.codes import GENDER_CODES, GENDERS, NATION_CODES, NATIONS
 from devices.idcard.idnumber import (
     gb11643_check_char,
@@ -192,7 +192,7 @@ def parse_card(text: bytes, photo: bytes, fingerprint: bytes | None = None) -> I
     if card_type is None:
         raise DeviceError(
             Completion.UNSUPPORTED,
-            "暂不支持此类证件，请使用身份证或居住证。",
+            N_("暂不支持此类证件，请使用身份证或居住证。"),
             detail=f"unknown card type flag U+{ord(flag):04X}",
             action=Action.AUTO,
         )

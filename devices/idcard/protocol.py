@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from devices.base import Action, Completion, DeviceError
+from devices.base import N_, Action, Completion, DeviceError
 
 PREAMBLE = b"\xaa\xaa\xaa\x96\x69"
 HEADER_LEN = len(PREAMBLE) + 2  # preamble + big-endian length
@@ -78,13 +78,13 @@ class Sw3Info(NamedTuple):
     meaning: str  # English, for logs
 
 
-MSG_RETRY_CARD = "读卡失败，请重新放置身份证。"
-MSG_CALL_STAFF = "读卡器故障，请联系工作人员。"
+MSG_RETRY_CARD = N_("读卡失败，请重新放置身份证。")
+MSG_CALL_STAFF = N_("读卡器故障，请联系工作人员。")
 
 SW3_TABLE: dict[int, Sw3Info] = {
-    0x90: Sw3Info(Completion.SUCCESS, "操作成功。", None, "success"),
-    0x9F: Sw3Info(Completion.SUCCESS, "已找到证件。", None, "find card OK"),
-    0x91: Sw3Info(Completion.INVALID_DATA, "证件中没有该项信息。", Action.AUTO, "item has no content"),
+    0x90: Sw3Info(Completion.SUCCESS, N_("操作成功。"), None, "success"),
+    0x9F: Sw3Info(Completion.SUCCESS, N_("已找到证件。"), None, "find card OK"),
+    0x91: Sw3Info(Completion.INVALID_DATA, N_("证件中没有该项信息。"), Action.AUTO, "item has no content"),
     0x10: Sw3Info(
         Completion.INVALID_DATA, MSG_RETRY_CARD, Action.AUTO, "reader got a bad checksum from host"
     ),
@@ -94,30 +94,33 @@ SW3_TABLE: dict[int, Sw3Info] = {
     0x24: Sw3Info(Completion.HARDWARE_ERROR, MSG_CALL_STAFF, Action.MAINTENANCE, "unknown reader error"),
     0x31: Sw3Info(
         Completion.USER_ERROR,
-        "无法识别该证件，请确认证件有效。",
+        N_("无法识别该证件，请确认证件有效。"),
         Action.AUTO,
         "card failed to authenticate SAM",
     ),
     0x32: Sw3Info(
         Completion.USER_ERROR,
-        "无法识别该证件，请确认证件有效。",
+        N_("无法识别该证件，请确认证件有效。"),
         Action.AUTO,
         "SAM failed to authenticate card",
     ),
     0x33: Sw3Info(Completion.USER_ERROR, MSG_RETRY_CARD, Action.AUTO, "information verification error"),
     0x40: Sw3Info(
-        Completion.USER_ERROR, "无法识别的证件类型，请放置身份证或居住证。", Action.AUTO, "unknown card type"
+        Completion.USER_ERROR,
+        N_("无法识别的证件类型，请放置身份证或居住证。"),
+        Action.AUTO,
+        "unknown card type",
     ),
     0x41: Sw3Info(
         Completion.USER_ERROR,
-        "读卡失败，请将证件平放在感应区，不要移动。",
+        N_("读卡失败，请将证件平放在感应区，不要移动。"),
         Action.AUTO,
         "read failed (card moved?)",
     ),
     0x47: Sw3Info(Completion.USER_ERROR, MSG_RETRY_CARD, Action.AUTO, "get challenge failed"),
     0x60: Sw3Info(Completion.HARDWARE_ERROR, MSG_CALL_STAFF, Action.MAINTENANCE, "SAM self-test failed"),
     0x66: Sw3Info(Completion.HARDWARE_ERROR, MSG_CALL_STAFF, Action.MAINTENANCE, "SAM not authorised"),
-    0x80: Sw3Info(Completion.USER_ERROR, "请将身份证放在感应区。", Action.AUTO, "no card found"),
+    0x80: Sw3Info(Completion.USER_ERROR, N_("请将身份证放在感应区。"), Action.AUTO, "no card found"),
     0x81: Sw3Info(Completion.USER_ERROR, MSG_RETRY_CARD, Action.AUTO, "select card failed"),
     0xFF: Sw3Info(Completion.HARDWARE_ERROR, MSG_CALL_STAFF, Action.MAINTENANCE, "communication fault"),
 }
@@ -179,7 +182,7 @@ class ReplyCutOff(DeviceError):
     def __init__(self, received: int) -> None:
         super().__init__(
             Completion.TIMEOUT,
-            "读卡器无响应，请稍后再试。",
+            N_("读卡器无响应，请稍后再试。"),
             detail=f"reply cut off after {received} bytes",
             action=Action.AUTO,
         )
@@ -221,7 +224,7 @@ class _Source:
             if now >= self._deadline:
                 raise DeviceError(
                     Completion.TIMEOUT,
-                    "读卡器无响应，请稍后再试。",
+                    N_("读卡器无响应，请稍后再试。"),
                     detail=f"no complete reply before deadline ({len(self._buf)} of {n} bytes pending)",
                     action=Action.AUTO,
                 )

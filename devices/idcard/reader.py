@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import serial
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.idcard import protocol as p
 from devices.idcard.card import PHOTO_LEN, TEXT_LEN, IdCard, parse_card
 from devices.reconnecting import PORT_ERRORS as _PORT_ERRORS
@@ -24,9 +24,9 @@ _RETRYABLE_SW3 = (p.SW3_BAD_CHECKSUM, p.SW3_BAD_LENGTH)  # the reader saw our fr
 _TRANSIENT_SW3 = (p.SW3_NO_CARD, p.SW3_SELECT_FAILED, p.SW3_READ_FAILED)  # card lifted mid-read
 _BAUD_SETTLE_S = 0.02
 _REPLY_GAP_S = 0.5  # a reply that stalls this long after it started is cut off (card lifted, cable pulled)
-MSG_DISCONNECTED = "读卡器连接已断开，请联系工作人员。"
-MSG_NOT_CONNECTED = "读卡器未连接，请联系工作人员。"
-MSG_CARD_PULLED = "读卡时证件被移开，请重新放置。"
+MSG_DISCONNECTED = N_("读卡器连接已断开，请联系工作人员。")
+MSG_NOT_CONNECTED = N_("读卡器未连接，请联系工作人员。")
+MSG_CARD_PULLED = N_("读卡时证件被移开，请重新放置。")
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ class IdCardReader(ReconnectingDevice):
         deadline = time.monotonic() + timeout_s
         while True:
             if stop.is_set():
-                raise DeviceError(Completion.CANCELED, "已取消读卡。", detail="wait_for_card cancelled")
+                raise DeviceError(Completion.CANCELED, N_("已取消读卡。"), detail="wait_for_card cancelled")
             with self._lock:
                 try:
                     if self._find_locked():
@@ -277,7 +277,7 @@ class IdCardReader(ReconnectingDevice):
             if remaining <= 0:
                 raise DeviceError(
                     Completion.TIMEOUT,
-                    "未检测到身份证，请将证件放在感应区。",
+                    N_("未检测到身份证，请将证件放在感应区。"),
                     detail=f"{_NO_CARD_IN_TIME} {timeout_s:.1f} s",
                     action=Action.AUTO,
                 )

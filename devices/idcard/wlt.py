@@ -17,16 +17,16 @@ import logging
 import threading
 from pathlib import Path
 
-from devices.base import Action, Completion, DeviceError
+from devices.base import N_, Action, Completion, DeviceError
 from devices.idcard.card import PHOTO_LEN
 
 log = logging.getLogger(__name__)
 
 BMP_LEN = 38862  # 54-byte header + 126 rows x 308 bytes (102 px x 3, padded to 4)
 WLT_MAGIC = b"WL"
-MSG_NOT_CONFIGURED = "本终端未配置证件照片解码"
-MSG_DECODER_BROKEN = "证件照片解码组件不可用，请联系工作人员。"
-MSG_BAD_PHOTO = "证件照片无法解码。"
+MSG_NOT_CONFIGURED = N_("本终端未配置证件照片解码")
+MSG_DECODER_BROKEN = N_("证件照片解码组件不可用，请联系工作人员。")
+MSG_BAD_PHOTO = N_("证件照片无法解码。")
 
 
 class WltDecoder:

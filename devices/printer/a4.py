@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.lifecycle import Lifecycle
 from devices.printer import ipp
 
@@ -112,7 +112,7 @@ class A4Printer(Lifecycle):
         if not data.startswith(b"%PDF-"):
             raise DeviceError(
                 Completion.INVALID_DATA,
-                "文件格式有误，无法打印，请联系工作人员。",
+                N_("文件格式有误，无法打印，请联系工作人员。"),
                 detail="not a PDF",
                 action=Action.MAINTENANCE,
             )
@@ -129,7 +129,7 @@ class A4Printer(Lifecycle):
         if not isinstance(job, int):
             raise DeviceError(
                 Completion.HARDWARE_ERROR,
-                "打印机暂时无法使用，请联系工作人员。",
+                N_("打印机暂时无法使用，请联系工作人员。"),
                 detail="cupsd returned no job-id",
                 action=Action.MAINTENANCE,
             )
@@ -170,7 +170,7 @@ class A4Printer(Lifecycle):
             if job_state in ("canceled", "aborted"):
                 raise DeviceError(
                     Completion.HARDWARE_ERROR if job_state == "aborted" else Completion.CANCELED,
-                    "打印未完成，请联系工作人员。",
+                    N_("打印未完成，请联系工作人员。"),
                     detail=f"job {job_id} {job_state}",
                     action=Action.MAINTENANCE if job_state == "aborted" else None,
                 )
@@ -181,19 +181,19 @@ class A4Printer(Lifecycle):
                     _raise_unless_ready(state, details, action)
                     raise DeviceError(
                         Completion.DEVICE_NOT_READY,
-                        "打印机暂时无法使用，请联系工作人员。",
+                        N_("打印机暂时无法使用，请联系工作人员。"),
                         detail=f"job {job_id} {job_state}",
                         action=Action.MAINTENANCE,
                     )
             if cancel is not None and cancel.is_set():
                 self._cancel_quietly(number)
-                raise DeviceError(Completion.CANCELED, "打印已取消。", detail=f"job {job_id} canceled")
+                raise DeviceError(Completion.CANCELED, N_("打印已取消。"), detail=f"job {job_id} canceled")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._cancel_quietly(number)
                 raise DeviceError(
                     Completion.TIMEOUT,
-                    "打印超时，请联系工作人员。",
+                    N_("打印超时，请联系工作人员。"),
                     detail=f"job {job_id} not done in time ({job_state})",
                     action=Action.MAINTENANCE,
                 )
@@ -247,13 +247,13 @@ class A4Printer(Lifecycle):
             if exc.status == ipp.STATUS_NOT_FOUND:
                 raise DeviceError(
                     Completion.DEVICE_NOT_READY,
-                    "打印机暂时无法使用，请联系工作人员。",
+                    N_("打印机暂时无法使用，请联系工作人员。"),
                     detail=f"no such CUPS queue or job on {self.queue}",
                     action=Action.MAINTENANCE,
                 ) from exc
             raise DeviceError(
                 Completion.DEVICE_NOT_READY if exc.status is None else Completion.HARDWARE_ERROR,
-                "打印机暂时无法使用，请联系工作人员。",
+                N_("打印机暂时无法使用，请联系工作人员。"),
                 detail=f"CUPS {self.queue}: {exc}",
                 action=Action.MAINTENANCE,
             ) from exc
@@ -320,20 +320,20 @@ def _raise_unless_ready(state: DeviceState, details: dict[str, Any], action: Act
     if state == DeviceState.ONLINE:
         return
     if details.get("cover_open"):
-        message, detail = "打印机盖未关好，请联系工作人员。", "cover open"
+        message, detail = N_("打印机盖未关好，请联系工作人员。"), "cover open"
     elif details.get("paper") == "out":
-        message, detail = "打印机缺纸，请联系工作人员。", "paper out"
+        message, detail = N_("打印机缺纸，请联系工作人员。"), "paper out"
     elif details.get("paper") == "jammed":
-        message, detail = "打印机卡纸，请联系工作人员。", "paper jam"
+        message, detail = N_("打印机卡纸，请联系工作人员。"), "paper jam"
     elif state == DeviceState.HARDWARE_ERROR:
         raise DeviceError(
             Completion.HARDWARE_ERROR,
-            "打印机故障，请联系工作人员。",
+            N_("打印机故障，请联系工作人员。"),
             detail=f"printer error: {details.get('error')}",
             action=Action.MAINTENANCE,
         )
     else:
-        message, detail = "打印机暂时无法使用，请联系工作人员。", f"queue {details.get('error')}"
+        message, detail = N_("打印机暂时无法使用，请联系工作人员。"), f"queue {details.get('error')}"
     raise DeviceError(Completion.DEVICE_NOT_READY, message, detail=detail, action=action)
 
 
@@ -358,7 +358,7 @@ def _parse_url(url: str) -> tuple[str, str | None]:
     if parts.scheme != "cups" or bad_name or parts.path not in ("", "/") or bad_query:
         raise DeviceError(
             Completion.UNSUPPORTED,
-            "打印机配置有误，请联系工作人员。",
+            N_("打印机配置有误，请联系工作人员。"),
             detail=f"not a cups://QUEUE[?server=HOST:PORT] url: {url!r}",
             action=Action.MAINTENANCE,
         )
@@ -370,7 +370,7 @@ def _job_number(job_id: str, queue: str) -> int:
     if prefix != queue or not number.isdigit():
         raise DeviceError(
             Completion.INVALID_DATA,
-            "打印任务有误，请联系工作人员。",
+            N_("打印任务有误，请联系工作人员。"),
             detail=f"not a job of {queue}: {job_id!r}",
             action=Action.MAINTENANCE,
         )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from escpos import exceptions as escpos_errors
 from escpos.printer import Dummy
 
-from devices.base import Action, Completion, DeviceError
+from devices.base import N_, Action, Completion, DeviceError
 from devices.printer.document import QR, Cut, Element, Feed, Rule, Text, columns
 from devices.printer.raster import NoFontError, gs_v0, render_line
 
@@ -50,14 +50,14 @@ def encode_receipt(
     except (ValueError, TypeError, escpos_errors.Error) as exc:
         raise DeviceError(
             Completion.INVALID_DATA,
-            "凭条内容有误，无法打印，请联系工作人员。",
+            N_("凭条内容有误，无法打印，请联系工作人员。"),
             detail=f"cannot encode receipt: {type(exc).__name__}",  # the message may quote receipt data
             action=Action.MAINTENANCE,
         ) from exc
     except NoFontError as exc:
         raise DeviceError(
             Completion.UNSUPPORTED,
-            "打印机配置有误，请联系工作人员。",
+            N_("打印机配置有误，请联系工作人员。"),
             detail=f"no CJK font for image text: {exc}",
             action=Action.MAINTENANCE,
         ) from exc

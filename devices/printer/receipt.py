@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import datetime
 
-from devices.base import Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
+from devices.base import N_, Action, Completion, DeviceError, DeviceState, DeviceStatus, HealthLevel
 from devices.lifecycle import Lifecycle
 from devices.printer import status as rt
 from devices.printer.document import PAPER_COLUMNS, QR, Cut, Receipt, Rule, Text
@@ -40,7 +40,7 @@ class ReceiptPrinter(Lifecycle):
         if paper_mm not in PAPER_COLUMNS:
             raise DeviceError(
                 Completion.UNSUPPORTED,
-                "打印机配置有误，请联系工作人员。",
+                N_("打印机配置有误，请联系工作人员。"),
                 detail=f"unsupported paper width {paper_mm} mm",
                 action=Action.MAINTENANCE,
             )
@@ -127,27 +127,27 @@ def _raise_unless_ready(reading: rt.Reading) -> None:
     if details.get("cover_open"):
         raise DeviceError(
             Completion.DEVICE_NOT_READY,
-            "打印机盖未关好，请联系工作人员。",
+            N_("打印机盖未关好，请联系工作人员。"),
             detail="cover open",
             action=Action.CLEAR,
         )
     if details.get("paper") == "out":
         raise DeviceError(
             Completion.DEVICE_NOT_READY,
-            "打印机缺纸，请联系工作人员。",
+            N_("打印机缺纸，请联系工作人员。"),
             detail="paper out",
             action=Action.CLEAR,
         )
     if reading.state == DeviceState.HARDWARE_ERROR:
         raise DeviceError(
             Completion.HARDWARE_ERROR,
-            "打印机故障，请联系工作人员。",
+            N_("打印机故障，请联系工作人员。"),
             detail=f"printer error: {details.get('error')}",
             action=Action.MAINTENANCE,
         )
     raise DeviceError(
         Completion.DEVICE_NOT_READY,
-        "打印机暂时无法使用，请联系工作人员。",
+        N_("打印机暂时无法使用，请联系工作人员。"),
         detail=f"printer {reading.state.value}: {details.get('error')}",
         action=reading.action or Action.MAINTENANCE,
     )

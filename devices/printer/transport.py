@@ -18,7 +18,7 @@ from escpos import exceptions as escpos_errors
 from escpos.escpos import Escpos
 from escpos.printer import File, Network, Serial, Usb
 
-from devices.base import Action, Completion, DeviceError
+from devices.base import N_, Action, Completion, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # pyserial on an unplugged port) is not an OSError.
 IO_ERRORS = (OSError, ValueError, AssertionError, termios.error, serial.SerialException, escpos_errors.Error)
 
-_CONFIG_MESSAGE = "打印机配置有误，请联系工作人员。"
+_CONFIG_MESSAGE = N_("打印机配置有误，请联系工作人员。")
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,11 @@ def parse_url(url: str) -> Endpoint:
 def link_error(exc: BaseException, doing: str, endpoint: Endpoint) -> DeviceError:
     """Translate a transport exception into the device contract."""
     if isinstance(exc, TimeoutError | serial.SerialTimeoutException):
-        completion, message = Completion.TIMEOUT, "打印机无响应，请联系工作人员。"
+        completion, message = Completion.TIMEOUT, N_("打印机无响应，请联系工作人员。")
     elif doing == "connecting":
-        completion, message = Completion.DEVICE_NOT_READY, "打印机未连接，请联系工作人员。"
+        completion, message = Completion.DEVICE_NOT_READY, N_("打印机未连接，请联系工作人员。")
     else:
-        completion, message = Completion.HARDWARE_ERROR, "打印机通信故障，请联系工作人员。"
+        completion, message = Completion.HARDWARE_ERROR, N_("打印机通信故障，请联系工作人员。")
     detail = f"{type(exc).__name__} while {doing} {endpoint}: {exc}"
     return DeviceError(completion, message, detail=detail, action=Action.MAINTENANCE)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kiosk.i18n import N_, _
+
 __all__ = [
     "CODE_BAD_RESPONSE",
     "CODE_TO_HTTP",
@@ -123,22 +125,27 @@ class PlatformProtocolError(PlatformError):
         )
 
 
-_MSG_OFFLINE_QUEUED = "网络暂时不通，您的申请已保存，将自动提交。"
-_MSG_OFFLINE = "网络暂时不通，请稍后再试。"
-_MSG_MAINTENANCE = "平台正在维护，请稍后再试。"
-_MSG_BUSY = "办理的人较多，请稍等片刻再试。"
-_MSG_INVALID = "填写的信息有误，请按提示修改后再提交。"
-_MSG_PROOF = "身份核验已失效，请重新核验身份。"
-_MSG_NOT_FOUND = "没有查到相关记录，请核对后再试。"
-_MSG_TOO_LARGE = "上传的文件太大，请重新拍摄。"
-_MSG_STAFF = "本终端暂时无法办理，请联系大厅工作人员。"
+_MSG_OFFLINE_QUEUED = N_("网络暂时不通，您的申请已保存，将自动提交。")
+_MSG_OFFLINE = N_("网络暂时不通，请稍后再试。")
+_MSG_MAINTENANCE = N_("平台正在维护，请稍后再试。")
+_MSG_BUSY = N_("办理的人较多，请稍等片刻再试。")
+_MSG_INVALID = N_("填写的信息有误，请按提示修改后再提交。")
+_MSG_PROOF = N_("身份核验已失效，请重新核验身份。")
+_MSG_NOT_FOUND = N_("没有查到相关记录，请核对后再试。")
+_MSG_TOO_LARGE = N_("上传的文件太大，请重新拍摄。")
+_MSG_STAFF = N_("本终端暂时无法办理，请联系大厅工作人员。")
 
 
 def citizen_message(err: BaseException, *, queued: bool = False) -> str:
-    """One short plain-Chinese line saying what happened and what to do next.
+    """One short plain line saying what happened and what to do next, in the citizen's language
+    (kiosk.i18n; Chinese first).
 
     `queued=True` when the request is safe in the outbox and will be sent later.
     """
+    return _(_citizen_msgid(err, queued=queued))
+
+
+def _citizen_msgid(err: BaseException, *, queued: bool) -> str:
     if not isinstance(err, PlatformError):
         return _MSG_STAFF
     if err.retryable:

@@ -19,6 +19,9 @@ What is audited (every widget that is drawn: attached to the window, not fully t
 长者模式 is entered as a citizen does (the 长者模式 tile) and covers the screens reachable from it: the
 catalog and a whole application. Home, 暂停服务 and the query screens are only ever shown in normal
 mode (home resets the type scale; the query tile leaves 长者模式).
+
+A last visit does the same application in English in 长者模式: the longest words at the largest type,
+where a label is most likely to spill out of its button.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ NORMAL_SCREENS = {
     "receipt", "rating", "done", "query", "scan", "progress",
 }  # fmt: skip
 ELDERLY_SCREENS = NORMAL_SCREENS - {"home", "closed", "query", "scan", "progress"}
+ENGLISH_SCREENS = {"home"} | ELDERLY_SCREENS  # English, the application in 长者模式
 SCAN_ITEM = "KS-SAMPLE-GJJ-TQ-0001"  # 退休提取公积金: a form with a choice, and a page to photograph
 PHONE = "13800138000"
 BANK_ACCOUNT = "6222020000000000"
@@ -132,13 +136,15 @@ def test_every_screen_was_audited(a11y_report: dict[str, Any]) -> None:
     seen = {(audit["mode"], audit["screen"]) for audit in a11y_report["audits"]}
     missing = {("normal", s) for s in NORMAL_SCREENS} | {("elderly", s) for s in ELDERLY_SCREENS}
     assert not missing - seen, sorted(missing - seen)
+    english = {audit["screen"] for audit in a11y_report["audits"] if audit["language"] == "en"}
+    assert not ENGLISH_SCREENS - english, sorted(ENGLISH_SCREENS - english)
     for audit in a11y_report["audits"]:
         assert audit["labels"] > 0 and audit["targets"] > 0, audit
 
 
 def _problems(report: dict[str, Any], *, overflow: bool) -> list[str]:
     return [
-        f"{a['mode']}/{a['label']}: {p}"
+        f"{a['mode']}/{a['language']}/{a['label']}: {p}"
         for a in report["audits"]
         for p in a["problems"]
         if p.startswith("text of ") == overflow
@@ -233,7 +239,10 @@ def _probe(report_path: Path, state_dir: Path) -> int:
                 return False
 
             def audit(label: str, screen: str | None = None) -> None:
+                from kiosk.i18n import current_language
+
                 mode = "elderly" if theme.font_scale > 1 else "normal"
+                language = current_language()
                 expected = screen or label.split("+")[0]
                 problems: list[str] = []
                 if app.manager.current != expected:
@@ -287,12 +296,14 @@ def _probe(report_path: Path, state_dir: Path) -> int:
                                 )
                 if shots is not None:  # A11Y_SHOTS=dir: a screenshot of every audited state, to look at
                     produced = Window.screenshot(name=str(shots / "shot.png"))
-                    Path(produced).rename(shots / f"{len(report['audits']) + 1:02d}-{mode}-{label}.png")
+                    name = f"{len(report['audits']) + 1:02d}-{mode}-{language}-{label}.png"
+                    Path(produced).rename(shots / name)
                 report["audits"].append(
                     {
                         "label": label,
                         "screen": expected,
                         "mode": mode,
+                        "language": language,
                         "labels": labels,
                         "targets": targets,
                         "problems": problems,
@@ -452,6 +463,13 @@ def _probe(report_path: Path, state_dir: Path) -> int:
                 yield from tap("finish")
                 yield from on("home")
                 # 长者模式
+                yield from tap("tile:elderly")
+                yield from application(0)
+                # English, then 长者模式 (the finish above went home, back in Chinese)
+                yield from tap("lang:en")
+                yield from wait(lambda: find("lang:zh") is not None, "the home screen in English")
+                yield from frames(3)
+                audit("home")
                 yield from tap("tile:elderly")
                 yield from application(0)
 
