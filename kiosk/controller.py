@@ -12,7 +12,7 @@ from kiosk.catalog import Item
 from kiosk.flow import Flow, FlowError
 from kiosk.help_request import clear_help, request_help
 from kiosk.i18n import _
-from kiosk.service import IN_SERVICE, ServiceState
+from kiosk.service import IN_SERVICE, ServiceState, devices_state
 from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
 
@@ -47,7 +47,12 @@ class KioskController:
 
     def service_state(self) -> ServiceState:
         guard = self.services.guard
-        return IN_SERVICE if guard is None else guard.check()
+        state = IN_SERVICE if guard is None else guard.check()
+        if state.in_service and self.services.state is not None:
+            states = {row["name"]: row["state"] for row in self.services.state.statuses()}
+            installed = self.services.config.devices.keys()
+            state = devices_state(self.services.catalog.items, states, installed)
+        return state
 
     def start(self, item: Item, mode: str = "online") -> Flow:
         """Raises FlowError (with what to do instead) when the kiosk cannot take a case now."""

@@ -4,7 +4,8 @@ A kiosk that cannot store a case must not start one: a citizen would spend ten m
 then be turned away. So storage is checked before a session starts, not only at submit:
 - the operator's `out_of_service` command (flag `in_service` in the state DB);
 - the outbox could not be opened (damaged file) or its last write failed (disk full);
-- free space in the state directory is below `storage.min_free_mb`.
+- free space in the state directory is below `storage.min_free_mb`;
+- a device that every item needs is down (`devices_state`, checked by the UI's controller).
 Each reason clears by itself once its cause is gone (except a damaged file, which needs a technician
 and a restart). The UI and the agent each keep a guard; the agent reports it in the heartbeat.
 """
@@ -15,10 +16,11 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kiosk.catalog import Item, unavailable_reason
 from kiosk.config import StorageConfig
 from kiosk.i18n import N_
 
@@ -27,13 +29,15 @@ log = logging.getLogger(__name__)
 # Chinese msgids: the 暂停服务 screen and the flow translate them (kiosk.i18n).
 CLOSED_REMOTE = N_("本机暂停服务，请到人工窗口办理。")
 CLOSED_STORAGE = N_("本机暂时无法保存申请，工作人员正在处理。请到人工窗口办理。")
+CLOSED_DEVICES = N_("本机设备出现故障，工作人员正在处理。请到人工窗口办理。")
 WRITE_FAILURE_HOLD_S = 60.0  # after a failed write, stay closed at least this long before retrying
 
 
 @dataclass(frozen=True)
 class ServiceState:
     in_service: bool
-    reason: str | None = None  # "remote", "outbox_corrupt", "outbox_full", "outbox_io", "disk_low"
+    # "remote", "outbox_corrupt", "outbox_full", "outbox_io", "disk_low", "devices"
+    reason: str | None = None
     message: str = ""  # for the citizen: what to do instead
 
     def storage_status(self, free_mb: int) -> dict[str, Any] | None:
@@ -50,6 +54,17 @@ class ServiceState:
 
 
 IN_SERVICE = ServiceState(True)
+
+
+def devices_state(
+    items: Collection[Item], device_states: Mapping[str, str], installed: Collection[str]
+) -> ServiceState:
+    """Out of service while no item of the catalog can be done here: a device that every item needs
+    (the ID card reader, the face camera) is down. Back by itself once the device is; a device that
+    only some items need leaves the others open (the catalog marks those few as unavailable)."""
+    if items and all(unavailable_reason(item, device_states, installed) for item in items):
+        return ServiceState(False, "devices", CLOSED_DEVICES)
+    return IN_SERVICE
 
 
 class ServiceGuard:

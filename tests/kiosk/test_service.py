@@ -89,3 +89,67 @@ def test_unreadable_disk_counts_as_full(tmp_path):
 
     g = ServiceGuard(StorageConfig(state_dir=tmp_path), free_bytes=broken)
     assert g.free_mb() == 0 and g.check().reason == "disk_low"
+
+
+# -- devices: out of service while no item can be done ------------------------------------------------
+
+
+def _items():
+    from kiosk.catalog import load_catalog
+
+    return load_catalog().items
+
+
+def test_a_device_every_item_needs_closes_the_kiosk():
+    from kiosk.service import CLOSED_DEVICES, devices_state
+
+    items = _items()
+    installed = {"idcard", "face_camera", "printer", "a4_printer", "document_camera"}
+    assert all("idcard" in item.devices for item in items)  # the premise: the sample catalog
+    assert devices_state(items, {}, installed).in_service
+    state = devices_state(items, {"idcard": "no_device"}, installed)
+    assert not state.in_service and state.reason == "devices" and state.message == CLOSED_DEVICES
+
+
+def test_a_device_only_some_items_need_leaves_the_others_open():
+    from kiosk.service import devices_state
+
+    items = _items()
+    installed = {"idcard", "face_camera", "printer", "a4_printer", "document_camera"}
+    assert any("printer" not in item.devices for item in items)  # the certificate prints on A4
+    assert devices_state(items, {"printer": "user_error"}, installed).in_service
+    both = {"printer": "user_error", "a4_printer": "offline"}  # now nothing can be done
+    assert not devices_state(items, both, installed).in_service
+
+
+def test_the_unplugged_reader_closes_the_terminal_and_its_return_reopens_it(kiosk):
+    """The real terminal: the simulated reader's pty goes away, the device manager notices, the
+    controller refuses new sessions with the 暂停服务 sentence; replugged, it opens by itself."""
+    from kiosk.flow import FlowError
+    from kiosk.service import CLOSED_DEVICES
+
+    controller = kiosk.controller
+    assert controller.service_state().in_service
+    kiosk.sims.idcard.unplug()
+    try:
+        kiosk.devices.poke("idcard")
+        _wait(lambda: controller.service_state().reason == "devices")
+        try:
+            controller.start(controller.services.catalog.items[0])
+        except FlowError as refused:
+            assert str(refused) == CLOSED_DEVICES
+        else:
+            raise AssertionError("a session started with the reader unplugged")
+    finally:
+        kiosk.sims.idcard.replug()
+    kiosk.devices.poke("idcard")
+    _wait(lambda: controller.service_state().in_service, timeout_s=20)
+
+
+def _wait(condition, timeout_s: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
