@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.delivery import METHOD_NAMES
@@ -43,6 +44,13 @@ def primary(text: str, action: Callable[[], None], tid: str) -> BigButton:
     return button
 
 
+def headed_column(heading: str) -> tuple[ScrollView, BoxLayout]:
+    """A scrolling column that starts with a heading."""
+    scroll, column = scroll_column()
+    column.add_widget(Text(heading, size=theme.FONT_HEADING, bold=True))
+    return scroll, column
+
+
 def card(lines: list[tuple[str, tuple[float, ...]]]) -> Panel:
     """A white panel of short lines (the first bold), each in its colour."""
     panel = Panel(orientation="vertical", radius=16, size_hint_y=None, padding=dp(24), spacing=dp(8))
@@ -52,22 +60,34 @@ def card(lines: list[tuple[str, tuple[float, ...]]]) -> Panel:
     return panel
 
 
-class LicensesScreen(StepScreen):
-    """Consent first; then what the platform had, material by material."""
+class JourneyScreen(StepScreen):
+    """A step screen named `screen_name` whose body is rebuilt from the flow (left empty without one)."""
 
-    title = N_("电子证照")
+    screen_name = ""
 
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="licenses", **kwargs)
+        super().__init__(app, name=self.screen_name, **kwargs)
 
     def refresh(self) -> None:
         self.body.clear_widgets()
         flow = self.flow
-        if flow is None:
-            return
-        scroll, column = scroll_column()
+        if flow is not None:
+            self.render(flow)
+
+    def render(self, flow) -> None:
+        """Fill the cleared body for `flow` (screens override)."""
+        raise NotImplementedError
+
+
+class LicensesScreen(JourneyScreen):
+    """Consent first; then what the platform had, material by material."""
+
+    title = N_("电子证照")
+    screen_name = "licenses"
+
+    def render(self, flow) -> None:
         if not flow.licenses_fetched:
-            column.add_widget(Text(_("是否同意调取您的电子证照？"), size=theme.FONT_HEADING, bold=True))
+            scroll, column = headed_column(_("是否同意调取您的电子证照？"))
             column.add_widget(Text(_(CONSENT)))
             column.add_widget(Text(_("可以代替以下材料，无需再拍纸质件："), bold=True))
             for material in flow.licensable:
@@ -81,7 +101,7 @@ class LicensesScreen(StepScreen):
             )
             return
         covered = flow.session.licenses
-        column.add_widget(Text(_("电子证照调取结果"), size=theme.FONT_HEADING, bold=True))
+        scroll, column = headed_column(_("电子证照调取结果"))
         for material in flow.licensable:
             lic = covered.get(material.code)
             if lic is None:
@@ -111,23 +131,16 @@ class LicensesScreen(StepScreen):
         self.app.run_worker(lambda: flow.consent_licenses(agree), lambda msg: self.show_error(msg))
 
 
-class CommitmentScreen(StepScreen):
+class CommitmentScreen(JourneyScreen):
     """告知承诺书: the text to read, a signature on screen, 确认签名."""
 
     title = N_("告知承诺")
+    screen_name = "commitment"
 
-    def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="commitment", **kwargs)
-
-    def refresh(self) -> None:
+    def render(self, flow) -> None:
         from screens.signature import SignaturePad
 
-        self.body.clear_widgets()
-        flow = self.flow
-        if flow is None:
-            return
-        scroll, column = scroll_column()
-        column.add_widget(Text(_("请阅读告知承诺书"), size=theme.FONT_HEADING, bold=True))
+        scroll, column = headed_column(_("请阅读告知承诺书"))
         column.add_widget(Text(flow.commitment_text))  # the item's legal text: Chinese, as published
         scroll.size_hint_y = 0.45
         self.body.add_widget(scroll)
@@ -144,21 +157,14 @@ class CommitmentScreen(StepScreen):
         self.pad = None
 
 
-class ChecklistScreen(StepScreen):
+class ChecklistScreen(JourneyScreen):
     """形式审查: every required material with what was given for it; what is missing blocks 提交."""
 
     title = N_("材料审查")
+    screen_name = "checklist"
 
-    def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="checklist", **kwargs)
-
-    def refresh(self) -> None:
-        self.body.clear_widgets()
-        flow = self.flow
-        if flow is None:
-            return
-        scroll, column = scroll_column()
-        column.add_widget(Text(_("请核对申请材料是否齐全"), size=theme.FONT_HEADING, bold=True))
+    def render(self, flow) -> None:
+        scroll, column = headed_column(_("请核对申请材料是否齐全"))
         for material, source, text in flow.checklist():
             mark, colour = ("√", theme.SUCCESS) if source else ("×", theme.ACCENT)  # glyphs the CJK font has
             if not source and not material.required:
@@ -179,21 +185,18 @@ class ChecklistScreen(StepScreen):
         self.app.act(lambda: flow.rescan(code))
 
 
-class DeliveryScreen(StepScreen):
+class DeliveryScreen(JourneyScreen):
     """邮寄 / 自取 / 网上领取; for mail, the region picker then the street and number."""
 
     title = N_("领取方式")
+    screen_name = "delivery"
 
     def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="delivery", **kwargs)
+        super().__init__(app, **kwargs)
         self.region: tuple[str, str] | None = None  # (code, "省 市 区县")
         self.detail = ""
 
-    def refresh(self) -> None:
-        self.body.clear_widgets()
-        flow = self.flow
-        if flow is None:
-            return
+    def render(self, flow) -> None:
         self.region, self.detail = None, ""
         self.body.add_widget(Text(_("办理结果您想怎样领取？"), size=theme.FONT_HEADING, bold=True))
         for method in flow.item.delivery:
@@ -260,19 +263,13 @@ class DeliveryScreen(StepScreen):
         self.region, self.detail = None, ""
 
 
-class CertificateScreen(StepScreen):
+class CertificateScreen(JourneyScreen):
     """查询打印: the certificate is fetched for the identified citizen and printed on A4."""
 
     title = N_("打印证明")
+    screen_name = "certificate"
 
-    def __init__(self, app, **kwargs) -> None:
-        super().__init__(app, name="certificate", **kwargs)
-
-    def refresh(self) -> None:
-        self.body.clear_widgets()
-        flow = self.flow
-        if flow is None:
-            return
+    def render(self, flow) -> None:
         self.body.add_widget(Widget(size_hint_y=0.2))
         self.body.add_widget(Text(flow.item.name, size=theme.FONT_TITLE, halign="center", bold=True))
         self.body.add_widget(Text(_(PRINTING), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))

@@ -1,7 +1,7 @@
 """Maintenance mode in the real Kivy window (1080×1920 under Xvfb), driven by simulated touches.
 
-Like test_accessibility.py, the test runs this file as a script in a subprocess (one Kivy App per
-process): a demo terminal with simulated devices and the platform simulator, a technician PIN set
+Like test_accessibility.py, the test runs this file's `_run` in a subprocess (tests/kivy_child.py; one
+Kivy App per process): a demo terminal with simulated devices and the platform simulator, a technician PIN set
 with the same code as `kiosk maintenance set-pin`. The script walks: a citizen mid-session → the hidden
 gesture (the session is wiped) → PIN screen → a wrong PIN → the right PIN → the device list → the ID
 card reader's self-test → the test page (the virtual printer receives it) → the platform check → out of
@@ -12,17 +12,12 @@ type size (≥ 28 px) and contrast (≥ 4.5:1). MAINT_SHOTS=DIR keeps a screensh
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kivy_child import WINDOW, run_child
 
-WINDOW = (1080, 1920)
 PIN = "284913"
 WRONG_PIN = "000000"
 ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记: no scans, so the session starts on any terminal
@@ -32,24 +27,7 @@ STEP_TIMEOUT_S = 30.0
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("maint")
-    out = root / "report.json"
-    command = [sys.executable, str(Path(__file__).resolve()), str(out), str(root / "state")]
-    xvfb = shutil.which("xvfb-run")
-    if xvfb is not None:
-        command = [xvfb, "-a", "-s", "-screen 0 1080x1920x24", *command]
-    elif not os.environ.get("DISPLAY"):
-        pytest.skip("no X display and no xvfb-run")
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "KIVY_METRICS_FONTSCALE": "1"},
-    )
-    assert out.exists(), result.stdout[-3000:] + result.stderr[-6000:]
-    data = json.loads(out.read_text())
-    assert data["error"] is None and result.returncode == 0, data["error"] or result.stderr[-6000:]
+    data, result = run_child(__file__, "_run", root / "report.json", root / "state", timeout=280)
     data["stderr"] = result.stderr
     return data
 
@@ -98,324 +76,212 @@ def test_neither_pin_nor_citizen_data_reaches_the_log(report: dict[str, Any]) ->
 
 # -- the script (runs in the subprocess; the only part that imports Kivy) -------------------------
 def _run(report_path: Path, state_dir: Path) -> int:
-    import logging
-    import time
-    from collections.abc import Callable, Generator, Iterator
+    from kivy_child import Driver, Steps, background, contrast, demo_kiosk, drawn, screenshot, shots_dir
 
-    from test_accessibility import contrast
-
-    from kiosk.demo import demo_config
     from kiosk.logs import setup_logging
     from kiosk.maintenance_pin import pin_path, write_pin_file
-    from kiosk.platform_sim import ServerThread
-    from kiosk.wiring import open_terminal
-    from screens.bootstrap import prepare_kivy
 
     setup_logging("INFO")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    probe = demo_config(state_dir, "http://127.0.0.1:1", window=WINDOW)
-    secret = probe.platform.secret_file.read_text().strip()
-    server = ServerThread(state_dir / "platform-sim.db", {probe.platform.terminal_id: secret})
-    server.start()
     report: dict[str, Any] = {"audits": [], "checks": {}, "error": None}
     checks = report["checks"]
-    try:
-        config = demo_config(state_dir, server.base_url, window=WINDOW)
+
+    def set_pin(config: Any) -> None:
         write_pin_file(pin_path(config), PIN)  # what `kiosk maintenance set-pin` writes
-        with open_terminal(config) as terminal:
-            from devices.fonts import find_cjk_font
 
-            prepare_kivy(config.ui.size, orientation=config.ui.orientation, fullscreen=False, locked=False)
-            from kivy.clock import Clock
-            from kivy.core.window import Window
-            from kivy.tests.common import UnitTestTouch
-            from kivy.uix.behaviors import ButtonBehavior
-            from kivy.uix.label import Label
-            from kivy.uix.scrollview import ScrollView
-            from kivy.uix.widget import Widget
+    with demo_kiosk(state_dir, before_open=set_pin) as (app, terminal, config):
+        from kivy.core.window import Window
+        from kivy.tests.common import UnitTestTouch
+        from kivy.uix.behaviors import ButtonBehavior
+        from kivy.uix.label import Label
 
-            from screens.app import KioskApp
-            from screens.maintenance import WAIT
-            from screens.widgets import BigButton, Panel
+        from screens.maintenance import WAIT
 
-            app = KioskApp(terminal.controller, font_path=config.ui.font or Path(find_cjk_font()))
-            sims = terminal.sims
-            shots = Path(os.environ["MAINT_SHOTS"]) if os.environ.get("MAINT_SHOTS") else None
-            if shots is not None:
-                shots.mkdir(parents=True, exist_ok=True)
-            Wait = Callable[[], bool]
-            shot_count = [0]
+        sims = terminal.sims
+        shots = shots_dir("MAINT_SHOTS")
+        driver = Driver(app, scroll_padding=40)
+        wait, frames, on, find, tap = driver.wait, driver.frames, driver.on, driver.find, driver.tap
+        shot_count = [0]
 
-            def shot(label: str) -> None:
-                if shots is None:
-                    return
-                shot_count[0] += 1
-                produced = Window.screenshot(name=str(shots / "shot.png"))
-                Path(produced).rename(shots / f"{shot_count[0]:02d}-{label}.png")
+        def shot(label: str) -> None:
+            shot_count[0] += 1
+            screenshot(shots, f"{shot_count[0]:02d}-{label}")
 
-            def drawn(widget: Widget) -> bool:
-                node: Any = widget
-                while node is not None and node is not Window:
-                    if getattr(node, "opacity", 1) <= 0:
-                        return False
-                    node = node.parent
-                return widget.get_root_window() is not None
+        def audit(label: str) -> None:
+            problems: list[str] = []
+            for root in list(Window.children):
+                for widget in root.walk(restrict=False):
+                    if not drawn(widget) or widget.disabled:
+                        continue
+                    name = getattr(widget, "tid", None) or type(widget).__name__
+                    where = f"{name} {getattr(widget, 'text', '')[:20]!r}"
+                    if isinstance(widget, ButtonBehavior):
+                        w, h = widget.size
+                        if w < 60 or h < 60:
+                            problems.append(f"touch target {where} is {w:.0f}×{h:.0f}")
+                        if isinstance(widget, Label) and widget.text:
+                            tw, th = widget.texture_size
+                            if tw > w + 1 or th > h + 1:
+                                problems.append(f"text of {where} overflows its button")
+                    if isinstance(widget, Label) and widget.text.strip():
+                        if float(widget.font_size) < 28 - 0.01:
+                            problems.append(f"font of {where} is {float(widget.font_size):.1f} px")
+                        ratio = contrast(tuple(widget.color), background(widget))
+                        if ratio < 4.5:
+                            problems.append(f"contrast of {where} is {ratio:.2f}:1")
+            report["audits"].append({"label": label, "problems": problems})
+            shot(label)
 
-            def background(widget: Widget) -> tuple[float, ...]:
-                node: Any = widget
-                while node is not None and node is not Window:
-                    if isinstance(node, BigButton):
-                        return tuple(node._bg)
-                    if isinstance(node, Panel):
-                        return tuple(node.bg)
-                    node = node.parent
-                return tuple(Window.clearcolor)
+        # -- driver ----------------------------------------------------------------------------
+        def text_of(tid: str) -> str:
+            widget = find(tid)
+            return "" if widget is None else str(widget.text)
 
-            def audit(label: str) -> None:
-                problems: list[str] = []
-                for root in list(Window.children):
-                    for widget in root.walk(restrict=False):
-                        if not drawn(widget) or widget.disabled:
-                            continue
-                        name = getattr(widget, "tid", None) or type(widget).__name__
-                        where = f"{name} {getattr(widget, 'text', '')[:20]!r}"
-                        if isinstance(widget, ButtonBehavior):
-                            w, h = widget.size
-                            if w < 60 or h < 60:
-                                problems.append(f"touch target {where} is {w:.0f}×{h:.0f}")
-                            if isinstance(widget, Label) and widget.text:
-                                tw, th = widget.texture_size
-                                if tw > w + 1 or th > h + 1:
-                                    problems.append(f"text of {where} overflows its button")
-                        if isinstance(widget, Label) and widget.text.strip():
-                            if float(widget.font_size) < 28 - 0.01:
-                                problems.append(f"font of {where} is {float(widget.font_size):.1f} px")
-                            ratio = contrast(tuple(widget.color), background(widget))
-                            if ratio < 4.5:
-                                problems.append(f"contrast of {where} is {ratio:.2f}:1")
-                report["audits"].append({"label": label, "problems": problems})
-                shot(label)
+        def scroll_to(tid: str) -> Steps:
+            widget = find(tid)
+            if widget is not None:
+                app.screen.scroll.scroll_to(widget, padding=40, animate=False)
+            yield from frames(3)
 
-            # -- driver ----------------------------------------------------------------------------
-            def wait(predicate: Wait, what: str) -> Iterator[tuple[Wait, str]]:
-                yield predicate, what
-
-            def frames(count: int = 3) -> Iterator[tuple[Wait, str]]:
-                left = [count]
-
-                def done() -> bool:
-                    left[0] -= 1
-                    return left[0] <= 0
-
-                yield from wait(done, f"{count} frames")
-
-            def on(name: str) -> Iterator[tuple[Wait, str]]:
-                yield from wait(lambda: app.manager.current == name, f"screen {name}")
-                yield from frames(4)
-
-            def find(tid: str) -> Widget | None:
-                for root in list(Window.children):
-                    for widget in root.walk(restrict=False):
-                        if getattr(widget, "tid", None) == tid and drawn(widget) and not widget.disabled:
-                            return widget
-                return None
-
-            def text_of(tid: str) -> str:
-                widget = find(tid)
-                return "" if widget is None else str(widget.text)
-
-            def tap(tid: str) -> Iterator[tuple[Wait, str]]:
-                yield from wait(lambda: find(tid) is not None, f"widget {tid}")
-                widget = find(tid)
-                assert widget is not None
-                node: Any = widget.parent
-                while node is not None and node is not Window:
-                    if isinstance(node, ScrollView):
-                        node.scroll_to(widget, padding=40, animate=False)
-                        yield from frames(2)
-                        break
-                    node = node.parent
-                touch = UnitTestTouch(*widget.to_window(*widget.center))
+        def gesture() -> Steps:
+            bar = app.top_bar
+            x, y = bar.to_window(bar.x + 60, bar.center_y)
+            for _ in range(5):
+                touch = UnitTestTouch(x, y)
                 touch.touch_down()
                 touch.touch_up()
-                yield from frames(2)
+                yield from frames(1)
 
-            def scroll_to(tid: str) -> Iterator[tuple[Wait, str]]:
-                widget = find(tid)
-                if widget is not None:
-                    app.screen.scroll.scroll_to(widget, padding=40, animate=False)
-                yield from frames(3)
+        def type_pin(pin: str) -> Steps:
+            for digit in pin:
+                yield from tap(f"key:{digit}")
 
-            def gesture() -> Iterator[tuple[Wait, str]]:
-                bar = app.top_bar
-                x, y = bar.to_window(bar.x + 60, bar.center_y)
-                for _ in range(5):
-                    touch = UnitTestTouch(x, y)
-                    touch.touch_down()
-                    touch.touch_up()
-                    yield from frames(1)
+        def visit() -> Steps:
+            yield from on("home")
+            yield from wait(lambda: Window.size == WINDOW, "the 1080×1920 window")
+            # a citizen mid-session (the card reader waiting for the card)
+            yield from tap("tile:kuasheng")
+            yield from on("catalog")
+            yield from tap(f"item:{ITEM}")
+            yield from on("guide")
+            yield from tap("start")
+            yield from on("idcard")
+            assert app.controller.session is not None
+            citizen = app.controller.session
+            # the hidden gesture
+            yield from gesture()
+            yield from on("maintenance_pin")
+            checks["citizen_session_wiped_on_entry"] = (
+                app.controller.session is None and app.controller.last_wiped is citizen
+            )
+            audit("pin")
+            yield from type_pin(WRONG_PIN)
+            yield from tap("pin:ok")
+            yield from wait(lambda: "还可尝试" in text_of("pin:message"), "the wrong-PIN message")
+            checks["wrong_pin_message"] = text_of("pin:message")
+            audit("pin+wrong")
+            yield from type_pin(PIN)
+            checks["pin_display"] = text_of("pin:display")
+            shot("pin+typed")
+            yield from tap("pin:ok")
+            yield from on("maintenance")
+            yield from wait(lambda: find("device:idcard") is not None, "the device list")
+            checks["devices_listed"] = [n for n in config.devices if find(f"device:{n}") is not None]
+            audit("maintenance")
+            # self-test of the ID card reader
+            yield from tap("selftest:idcard")
+            yield from wait(lambda: "自检" in text_of("result:selftest:idcard"), "the self-test result")
+            checks["idcard_selftest"] = text_of("result:selftest:idcard")
+            yield from frames(3)
+            shot("selftest-idcard")
+            # the test page
+            jobs_before = len(sims.printer.jobs)
+            yield from tap("maint:print")
+            yield from wait(lambda: "测试页" in text_of("result:print"), "the test page result")
+            checks["test_page"] = text_of("result:print")
+            yield from wait(lambda: len(sims.printer.jobs) > jobs_before, "the printer's job")
+            job = sims.printer.jobs[-1]
+            checks["printer_job_has_test_page"] = any("打印机测试页" in line for line in job.lines)
+            # a fault and the action it needs: paper out is hall staff's work
+            sims.printer.paper = "out"
+            terminal.devices.poke("printer")
+            yield from wait(lambda: "需处理" in text_of("device:printer"), "the printer's fault shown")
+            yield from scroll_to("device:printer")
+            checks["printer_fault"] = text_of("device:printer")
+            checks["printer_fault_action"] = text_of("device_action:printer")
+            shot("printer-paper-out")
+            sims.printer.paper = "full"
+            terminal.devices.poke("printer")
+            yield from wait(lambda: "正常" in text_of("device:printer"), "the printer back")
+            # the platform check
+            yield from tap("maint:platform")
+            yield from wait(
+                lambda: text_of("result:platform") not in ("", WAIT), "the platform check's result"
+            )
+            checks["platform"] = text_of("result:platform")
+            yield from scroll_to("result:platform")
+            audit("maintenance+results")
+            yield from tap("maint:logs")
+            yield from scroll_to("maint:log_lines")
+            shot("logs")
+            checks["log_lines"] = text_of("maint:log_lines").splitlines()
+            # out of service
+            app.screen.scroll.scroll_y = 1
+            yield from frames(2)
+            yield from tap("maint:out_of_service")
+            yield from wait(lambda: "暂停服务" in text_of("maint:service_state"), "out of service")
+            checks["out_of_service_state"] = text_of("maint:service_state")
+            shot("out-of-service")
+            yield from tap("maint:exit")
+            yield from wait(lambda: app.manager.current in ("home", "closed"), "left maintenance")
+            yield from frames(4)
+            checks["citizen_screen_when_out"] = app.manager.current
+            shot("citizen-sees-closed")
+            # back in, from the 暂停服务 screen
+            yield from gesture()
+            yield from on("maintenance_pin")
+            yield from type_pin(PIN)
+            yield from tap("pin:ok")
+            yield from on("maintenance")
+            yield from tap("maint:in_service")
+            yield from wait(lambda: "正常服务" in text_of("maint:service_state"), "back in service")
+            checks["back_in_service_state"] = text_of("maint:service_state")
+            shot("back-in-service")
+            yield from tap("maint:exit")
+            yield from on("home")
+            yield from frames(10)
+            checks["screen_after_leaving"] = app.manager.current
+            pin_screen = app.manager.get_screen("maintenance_pin")
+            maint_screen = app.manager.get_screen("maintenance")
+            checks["left_nothing"] = {
+                "pin_digits": len(pin_screen._digits),
+                "maintenance_widgets": len(maint_screen.body.children),
+                "pin_widgets": len(pin_screen.body.children),
+                "results": len(maint_screen.last_results),
+            }
+            shot("home-after")
+            # the maintenance page cannot be reached without the PIN
+            app.show("maintenance")
+            yield from wait(lambda: app.manager.current == "home", "bounced home")
+            yield from frames(3)
+            checks["no_pin_bypass"] = app.manager.current
+            # a technician who walks away: the idle timeout leaves maintenance mode the same way
+            yield from gesture()
+            yield from on("maintenance_pin")
+            yield from type_pin(PIN)
+            yield from tap("pin:ok")
+            yield from on("maintenance")
+            idle = app.controller.idle
+            saved = idle.timeout_s, idle.warning_s
+            idle.timeout_s, idle.warning_s = 3.0, 1.0
+            idle.touch()
+            yield from wait(lambda: app.manager.current == "home", "the idle timeout")
+            yield from frames(4)
+            idle.timeout_s, idle.warning_s = saved
+            checks["idle_left"] = {
+                "screen": app.manager.current,
+                "maintenance_widgets": len(maint_screen.body.children),
+                "granted": maint_screen.granted,
+            }
 
-            def type_pin(pin: str) -> Iterator[tuple[Wait, str]]:
-                for digit in pin:
-                    yield from tap(f"key:{digit}")
-
-            def visit() -> Generator[tuple[Wait, str], None, None]:
-                yield from on("home")
-                yield from wait(lambda: Window.size == WINDOW, "the 1080×1920 window")
-                # a citizen mid-session (the card reader waiting for the card)
-                yield from tap("tile:kuasheng")
-                yield from on("catalog")
-                yield from tap(f"item:{ITEM}")
-                yield from on("guide")
-                yield from tap("start")
-                yield from on("idcard")
-                assert app.controller.session is not None
-                citizen = app.controller.session
-                # the hidden gesture
-                yield from gesture()
-                yield from on("maintenance_pin")
-                checks["citizen_session_wiped_on_entry"] = (
-                    app.controller.session is None and app.controller.last_wiped is citizen
-                )
-                audit("pin")
-                yield from type_pin(WRONG_PIN)
-                yield from tap("pin:ok")
-                yield from wait(lambda: "还可尝试" in text_of("pin:message"), "the wrong-PIN message")
-                checks["wrong_pin_message"] = text_of("pin:message")
-                audit("pin+wrong")
-                yield from type_pin(PIN)
-                checks["pin_display"] = text_of("pin:display")
-                shot("pin+typed")
-                yield from tap("pin:ok")
-                yield from on("maintenance")
-                yield from wait(lambda: find("device:idcard") is not None, "the device list")
-                checks["devices_listed"] = [n for n in config.devices if find(f"device:{n}") is not None]
-                audit("maintenance")
-                # self-test of the ID card reader
-                yield from tap("selftest:idcard")
-                yield from wait(lambda: "自检" in text_of("result:selftest:idcard"), "the self-test result")
-                checks["idcard_selftest"] = text_of("result:selftest:idcard")
-                yield from frames(3)
-                shot("selftest-idcard")
-                # the test page
-                jobs_before = len(sims.printer.jobs)
-                yield from tap("maint:print")
-                yield from wait(lambda: "测试页" in text_of("result:print"), "the test page result")
-                checks["test_page"] = text_of("result:print")
-                yield from wait(lambda: len(sims.printer.jobs) > jobs_before, "the printer's job")
-                job = sims.printer.jobs[-1]
-                checks["printer_job_has_test_page"] = any("打印机测试页" in line for line in job.lines)
-                # a fault and the action it needs: paper out is hall staff's work
-                sims.printer.paper = "out"
-                terminal.devices.poke("printer")
-                yield from wait(lambda: "需处理" in text_of("device:printer"), "the printer's fault shown")
-                yield from scroll_to("device:printer")
-                checks["printer_fault"] = text_of("device:printer")
-                checks["printer_fault_action"] = text_of("device_action:printer")
-                shot("printer-paper-out")
-                sims.printer.paper = "full"
-                terminal.devices.poke("printer")
-                yield from wait(lambda: "正常" in text_of("device:printer"), "the printer back")
-                # the platform check
-                yield from tap("maint:platform")
-                yield from wait(
-                    lambda: text_of("result:platform") not in ("", WAIT), "the platform check's result"
-                )
-                checks["platform"] = text_of("result:platform")
-                yield from scroll_to("result:platform")
-                audit("maintenance+results")
-                yield from tap("maint:logs")
-                yield from scroll_to("maint:log_lines")
-                shot("logs")
-                checks["log_lines"] = text_of("maint:log_lines").splitlines()
-                # out of service
-                app.screen.scroll.scroll_y = 1
-                yield from frames(2)
-                yield from tap("maint:out_of_service")
-                yield from wait(lambda: "暂停服务" in text_of("maint:service_state"), "out of service")
-                checks["out_of_service_state"] = text_of("maint:service_state")
-                shot("out-of-service")
-                yield from tap("maint:exit")
-                yield from wait(lambda: app.manager.current in ("home", "closed"), "left maintenance")
-                yield from frames(4)
-                checks["citizen_screen_when_out"] = app.manager.current
-                shot("citizen-sees-closed")
-                # back in, from the 暂停服务 screen
-                yield from gesture()
-                yield from on("maintenance_pin")
-                yield from type_pin(PIN)
-                yield from tap("pin:ok")
-                yield from on("maintenance")
-                yield from tap("maint:in_service")
-                yield from wait(lambda: "正常服务" in text_of("maint:service_state"), "back in service")
-                checks["back_in_service_state"] = text_of("maint:service_state")
-                shot("back-in-service")
-                yield from tap("maint:exit")
-                yield from on("home")
-                yield from frames(10)
-                checks["screen_after_leaving"] = app.manager.current
-                pin_screen = app.manager.get_screen("maintenance_pin")
-                maint_screen = app.manager.get_screen("maintenance")
-                checks["left_nothing"] = {
-                    "pin_digits": len(pin_screen._digits),
-                    "maintenance_widgets": len(maint_screen.body.children),
-                    "pin_widgets": len(pin_screen.body.children),
-                    "results": len(maint_screen.last_results),
-                }
-                shot("home-after")
-                # the maintenance page cannot be reached without the PIN
-                app.show("maintenance")
-                yield from wait(lambda: app.manager.current == "home", "bounced home")
-                yield from frames(3)
-                checks["no_pin_bypass"] = app.manager.current
-                # a technician who walks away: the idle timeout leaves maintenance mode the same way
-                yield from gesture()
-                yield from on("maintenance_pin")
-                yield from type_pin(PIN)
-                yield from tap("pin:ok")
-                yield from on("maintenance")
-                idle = app.controller.idle
-                saved = idle.timeout_s, idle.warning_s
-                idle.timeout_s, idle.warning_s = 3.0, 1.0
-                idle.touch()
-                yield from wait(lambda: app.manager.current == "home", "the idle timeout")
-                yield from frames(4)
-                idle.timeout_s, idle.warning_s = saved
-                checks["idle_left"] = {
-                    "screen": app.manager.current,
-                    "maintenance_widgets": len(maint_screen.body.children),
-                    "granted": maint_screen.granted,
-                }
-
-            script = visit()
-            state: dict[str, Any] = {"waiting": None, "deadline": 0.0}
-
-            def step(_dt: float) -> bool:
-                try:
-                    waiting = state["waiting"]
-                    if waiting is not None and not waiting[0]():
-                        if time.monotonic() > state["deadline"]:
-                            raise TimeoutError(f"on screen {app.manager.current!r}: {waiting[1]}")
-                        return True
-                    state["waiting"] = next(script)
-                    state["deadline"] = time.monotonic() + STEP_TIMEOUT_S
-                    return True
-                except StopIteration:
-                    pass
-                except Exception as err:
-                    logging.exception("maintenance run failed")
-                    report["error"] = f"{type(err).__name__}: {err}"
-                report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1))
-                app.stop()
-                return False
-
-            app.bind(on_start=lambda *_: Clock.schedule_interval(step, 0))
-            app.run()
-    finally:
-        server.stop()
+        driver.run(visit(), report, report_path, step_timeout_s=STEP_TIMEOUT_S)
     return 0 if report["error"] is None else 1
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # test_accessibility's colour arithmetic
-    sys.exit(_run(Path(sys.argv[1]), Path(sys.argv[2])))

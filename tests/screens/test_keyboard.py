@@ -1,45 +1,34 @@
 """The pinyin keyboard in a real Kivy window (1080×1920, density 1: dp equal window pixels), tapped with
 simulated touches like the scenario runner does.
 
-The test runs this file as a script in a subprocess (Kivy reads its settings at import time and runs one
-App per process): an App with only the keyboard and a label for the field. The script types, pages,
-switches pages and languages, audits every key (≥ 60 px, text ≥ 28 px / ≥ 40 px in 长者模式, inside the
-window, the keyboard ≤ 700 px high), takes screenshots, and writes a JSON report the test asserts on.
+The test runs this file's `_main` in a subprocess (tests/kivy_child.py: Kivy reads its settings at import
+time and runs one App per process): an App with only the keyboard and a label for the field. The script
+types, pages, switches pages and languages, audits every key (≥ 60 px, text ≥ 28 px / ≥ 40 px in
+长者模式, inside the window, the keyboard ≤ 700 px high), takes screenshots, and writes a JSON report the
+test asserts on.
 Run under Xvfb: xvfb-run -a -s "-screen 0 1080x1920x24" uv run pytest tests/screens/test_keyboard.py
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kivy_child import WINDOW, run_child
 
-WINDOW = (1080, 1920)
 MAX_KEYBOARD_HEIGHT = 700
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict[str, Any]:
-    if not os.environ.get("DISPLAY"):
-        pytest.skip("needs an X display (run under xvfb-run)")
     out = tmp_path_factory.mktemp("keyboard")
     shots = Path(os.environ.get("KEYBOARD_SHOTS", out))
-    result = subprocess.run(
-        [sys.executable, __file__, str(out / "report.json"), str(shots)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return run_child(__file__, "_main", out / "report.json", shots, timeout=180)[0]
 
 
 pytestmark = pytest.mark.ui
@@ -89,27 +78,22 @@ def test_screenshots_written(report) -> None:
 
 # -- the script -------------------------------------------------------------------------------------
 def _main(report_path: Path, shots: Path) -> None:
-    root_dir = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root_dir))
-    from screens.bootstrap import prepare_kivy
+    from kivy_child import prepare_window, write_report
 
-    prepare_kivy(WINDOW, orientation="portrait", fullscreen=False, locked=False)
+    prepare_window()
     from kivy.app import App
     from kivy.clock import Clock
-    from kivy.core.text import DEFAULT_FONT, LabelBase
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.label import Label
     from kivy.uix.widget import Widget
 
-    from devices.fonts import find_cjk_font
     from kiosk import pinyin_ime
     from screens import theme
     from screens.keyboard import PinyinKeyboard
     from screens.widgets import Text, set_font_scale
 
-    LabelBase.register(DEFAULT_FONT, find_cjk_font())
     Window.clearcolor = theme.BACKGROUND
     pinyin_ime.warm_up()  # as the app would, in a thread at start-up
     shots.mkdir(parents=True, exist_ok=True)
@@ -261,12 +245,12 @@ def _main(report_path: Path, shots: Path) -> None:
         try:
             next(steps)
         except StopIteration:
-            report_path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+            write_report(report_path, out)
             app.stop()
             return False
         except Exception as error:  # the report says what broke; the test shows it
             out["error"] = repr(error)
-            report_path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+            write_report(report_path, out)
             app.stop()
             raise
         return True
@@ -277,7 +261,3 @@ def _main(report_path: Path, shots: Path) -> None:
 
 def test_report_has_no_error(report) -> None:
     assert "error" not in report
-
-
-if __name__ == "__main__":
-    _main(Path(sys.argv[1]), Path(sys.argv[2]))

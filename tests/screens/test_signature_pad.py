@@ -1,52 +1,30 @@
 """The signature pad in a real Kivy window (1080×1920, density 1) driven by simulated touches.
 
-This file runs itself as a script in a subprocess under Xvfb (Kivy reads its settings at import time and
-runs one App per process): a small App shows only the 告知承诺书 signing area, the script presses 确认签名
-on an empty and on a too-small signature, writes a name with several strokes (with a second finger
-resting on the glass), and presses 确认签名 again; then the same in 长者模式. It writes a JSON report and
-the PNG handed to on_done; the tests assert on them. `SIG_SHOTS=DIR` keeps screenshots to look at.
+The test runs this file's `_script` in a subprocess under Xvfb (tests/kivy_child.py: Kivy reads its
+settings at import time and runs one App per process): a small App shows only the 告知承诺书 signing
+area, the script presses 确认签名 on an empty and on a too-small signature, writes a name with several
+strokes (with a second finger resting on the glass), and presses 确认签名 again; then the same in
+长者模式. It writes a JSON report and the PNG handed to on_done; the tests assert on them.
+`SIG_SHOTS=DIR` keeps screenshots to look at.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kivy_child import WINDOW, run_child
 
-WINDOW = (1080, 1920)
 MOVES_PER_FRAME = 4
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("signature_pad")
-    out = root / "report.json"
-    command = [sys.executable, str(Path(__file__).resolve()), str(out)]
-    xvfb = shutil.which("xvfb-run")
-    if xvfb is not None:
-        command = [xvfb, "-a", "-s", "-screen 0 1080x1920x24", *command]
-    elif not os.environ.get("DISPLAY"):
-        pytest.skip("no X display and no xvfb-run")
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "KIVY_METRICS_FONTSCALE": "1"},
-    )
-    assert result.returncode == 0 and out.exists(), result.stdout[-3000:] + result.stderr[-6000:]
-    data = json.loads(out.read_text())
-    assert data["error"] is None, data["error"]
-    return data
+    out = tmp_path_factory.mktemp("signature_pad") / "report.json"
+    return run_child(__file__, "_script", out, timeout=200)[0]
 
 
 @pytest.mark.ui
@@ -115,31 +93,17 @@ def _name_strokes(width: float, height: float) -> list[list[tuple[float, float]]
 
 
 def _script(out: Path) -> int:
-    import time
-    import traceback
+    from kivy_child import audit_sizes, prepare_window, run_in_both_modes, screenshot, shots_dir
 
-    from screens.bootstrap import prepare_kivy
-
-    prepare_kivy(WINDOW, orientation="portrait", fullscreen=False, locked=False)
-    from kivy.app import App
-    from kivy.clock import Clock
-    from kivy.core.text import DEFAULT_FONT, LabelBase
-    from kivy.core.window import Window
-    from kivy.metrics import dp
+    prepare_window()
     from kivy.tests.common import UnitTestTouch
-    from kivy.uix.behaviors import ButtonBehavior
     from kivy.uix.boxlayout import BoxLayout
-    from kivy.uix.label import Label
 
-    from devices.fonts import find_cjk_font
     from screens import theme
     from screens.signature import SignaturePad
     from screens.widgets import Text, set_font_scale
 
-    LabelBase.register(DEFAULT_FONT, find_cjk_font())
-    shots = Path(os.environ["SIG_SHOTS"]) if os.environ.get("SIG_SHOTS") else None
-    if shots is not None:
-        shots.mkdir(parents=True, exist_ok=True)
+    shots = shots_dir("SIG_SHOTS")
     report: dict[str, Any] = {"error": None, "window": None}
     done: list[bytes] = []
 
@@ -156,30 +120,6 @@ def _script(out: Path) -> int:
         pad = SignaturePad(on_done=done.append)
         root.add_widget(pad)
         return pad
-
-    def screenshot(name: str) -> None:
-        if shots is not None:
-            produced = Window.screenshot(name=str(shots / "shot.png"))
-            Path(produced).rename(shots / f"{name}.png")
-
-    def audit(min_font: float) -> list[str]:
-        problems = []
-        for widget in Window.children[0].walk(restrict=True):
-            if widget.opacity <= 0 or widget.disabled:
-                continue
-            if isinstance(widget, Label) and widget.text and widget.font_size < min_font - 0.01:
-                problems.append(f"font {widget.text[:10]!r} {widget.font_size:.1f}")
-            if isinstance(widget, ButtonBehavior) or getattr(widget, "tid", None):
-                x, y = widget.to_window(*widget.pos)
-                w, h = widget.size
-                if w < 60 or h < 60:
-                    problems.append(f"target {widget.tid} {w:.0f}×{h:.0f}")
-                if x < -1 or y < -1 or x + w > Window.width + 1 or y + h > Window.height + 1:
-                    problems.append(f"target {widget.tid} off the window at {x:.0f},{y:.0f}")
-            tw, th = widget.texture_size if isinstance(widget, Label) else (0, 0)
-            if isinstance(widget, ButtonBehavior) and (tw > widget.width + 1 or th > widget.height + 1):
-                problems.append(f"text of {widget.tid} overflows")
-        return problems
 
     def find(root: BoxLayout, tid: str) -> Any:
         return next(w for w in root.walk(restrict=True) if getattr(w, "tid", None) == tid)
@@ -216,11 +156,11 @@ def _script(out: Path) -> int:
         yield from range(5)
         run: dict[str, Any] = {"pad_size": list(signature_pad.pad.size)}
         report[mode] = run
-        screenshot(f"signature-{mode}-1-empty")
+        screenshot(shots, f"signature-{mode}-1-empty")
         calls = len(done)
         yield from tap(root, "sign:done")
         run["empty"] = {"message": signature_pad.message.text, "done_calls": len(done) - calls}
-        screenshot(f"signature-{mode}-2-refused-empty")
+        screenshot(shots, f"signature-{mode}-2-refused-empty")
         pad = signature_pad.pad
         yield from draw(
             pad, [(pad.width / 2 + 30 * (i % 2), pad.height / 2 + 3 * i) for i in range(12)]
@@ -241,8 +181,8 @@ def _script(out: Path) -> int:
                 len(line.points) // 2 for line in pad._ink.children if hasattr(line, "points")
             ),
         }
-        run["problems"] = audit(min_font)
-        screenshot(f"signature-{mode}-3-written")
+        run["problems"] = audit_sizes(root, min_font)
+        screenshot(shots, f"signature-{mode}-3-written")
         yield from tap(root, "sign:done")
         run["done_calls"] = len(done) - calls
         if len(done) > calls:
@@ -252,39 +192,4 @@ def _script(out: Path) -> int:
             if shots is not None:
                 (shots / f"signature-{mode}-4-png.png").write_bytes(done[-1])
 
-    class PadApp(App):
-        def build(self) -> BoxLayout:
-            Window.clearcolor = theme.BACKGROUND
-            return BoxLayout(orientation="vertical", padding=dp(theme.PADDING), spacing=dp(24))
-
-        def on_start(self) -> None:
-            steps = self.steps()
-            self.tick = Clock.schedule_interval(lambda _dt: self.step(steps), 0)
-
-        def steps(self):
-            started = time.monotonic()
-            yield from range(10)
-            report["window"] = list(Window.size)
-            yield from session(self.root, "normal")
-            yield from session(self.root, "elderly")
-            report["seconds"] = round(time.monotonic() - started, 1)
-
-        def step(self, steps) -> bool:
-            try:
-                next(steps)
-                return True
-            except StopIteration:
-                pass
-            except Exception:
-                report["error"] = traceback.format_exc()
-            out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
-            self.stop()
-            return False
-
-    PadApp().run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    sys.exit(_script(Path(sys.argv[1])))
+    return run_in_both_modes(out, report, session)
