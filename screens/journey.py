@@ -19,6 +19,7 @@ from screens.steps import StepScreen
 from screens.widgets import BigButton, Panel, Text
 
 PRINTING = N_("正在调取并打印证明，请稍候……")
+NOT_PRINTED = N_("证明没有打印出来。")
 NOT_FOUND = N_("没有找到电子证照，下一步请拍摄纸质材料。")
 CONSENT = N_(
     "本机将凭您刚才的身份核验结果，向政务服务平台调取您本人的电子证照，仅用于办理本事项，不在本机保存。"
@@ -230,7 +231,11 @@ class DeliveryScreen(JourneyScreen):
         self.body.add_widget(Text(_("收件地址：{region}").format(region=self.region[1]), bold=True))
         self.body.add_widget(Text(_("请输入详细地址（街道、小区、门牌号）：")))
         self.detail_box = Panel(radius=12, size_hint_y=None, height=dp(110), padding=(dp(20), dp(10)))
-        self.detail_label = Text("", size=theme.FONT_BODY)
+        self.detail_label = Text("", size=theme.FONT_BODY, pos_hint={"center_y": 0.5})
+        # A long address wraps: the box grows with it rather than letting the lines spill out.
+        self.detail_label.bind(
+            height=lambda _label, height: setattr(self.detail_box, "height", max(dp(110), height + dp(20)))
+        )
         self.detail_box.add_widget(self.detail_label)
         self.body.add_widget(self.detail_box)
         self.body.add_widget(Widget())  # the address up top, the keyboard at the bottom within reach
@@ -272,7 +277,8 @@ class CertificateScreen(JourneyScreen):
     def render(self, flow) -> None:
         self.body.add_widget(Widget(size_hint_y=0.2))
         self.body.add_widget(Text(flow.item.name, size=theme.FONT_TITLE, halign="center", bold=True))
-        self.body.add_widget(Text(_(PRINTING), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY))
+        self.status = Text(_(PRINTING), size=theme.FONT_HEADING, halign="center", color=theme.PRIMARY)
+        self.body.add_widget(self.status)
         self.body.add_widget(Text(_("证明从下方 A4 出纸口打印出来，请取走。"), halign="center"))
         self.body.add_widget(Widget())
 
@@ -282,4 +288,9 @@ class CertificateScreen(JourneyScreen):
     def print_it(self) -> None:
         flow = self.flow
         if flow is not None:
-            self.app.run_worker(flow.print_certificate, lambda msg: self.show_error(msg, self.print_it))
+            self.status.text = _(PRINTING)
+            self.app.run_worker(flow.print_certificate, self._failed)
+
+    def _failed(self, message: str) -> None:
+        self.status.text = _(NOT_PRINTED)  # not "printing, please wait" above the reason it did not
+        self.show_error(message, self.print_it)

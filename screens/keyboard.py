@@ -32,6 +32,7 @@ HEIGHT = PAD * 2 + INFO_HEIGHT + BAR_HEIGHT + 4 * KEY_HEIGHT + 5 * SPACING  # 64
 KEY_BG = theme.SURFACE
 FUNCTION_BG = theme.hex_rgba("#E3E9F2")  # TEXT on it 11.6:1
 LETTER_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+MULTI_GLYPH_WEIGHT = 1.6  # a key of two glyphs (单元) is this many key widths wide
 # The 数字/符号 page: digits for house numbers, then the parts of an address (issue 6 §2).
 SYMBOL_ROWS = (
     ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0"),
@@ -203,13 +204,22 @@ class PinyinKeyboard(Panel):
             if not self.symbols and index == 1:
                 line.add_widget(Widget(size_hint_x=0.5))  # the staggered middle row of a real keyboard
             for label, key in row:
+                # 单元, 号楼, 小区 get the room for two glyphs side by side (in 长者模式 a one-key width
+                # would stack them, one above the other)
+                wide = len(label) > 1
                 line.add_widget(
-                    self._key(label, key, size=theme.FONT_HEADING if len(label) < 2 else theme.FONT_BODY)
+                    self._key(
+                        label,
+                        key,
+                        weight=MULTI_GLYPH_WEIGHT if wide else 1.0,
+                        size=theme.FONT_BODY if wide else theme.FONT_HEADING,
+                    )
                 )
             if not self.symbols and index == 1:
                 line.add_widget(Widget(size_hint_x=0.5))
-            if index == 2:
-                line.add_widget(self._key(_("删除"), "del", bg=FUNCTION_BG, weight=10 - len(row) - 0.0))
+            if index == 2:  # 删除 takes what is left of the ten key widths
+                used = sum(child.size_hint_x for child in line.children)
+                line.add_widget(self._key(_("删除"), "del", bg=FUNCTION_BG, weight=10 - used))
             self.keys.add_widget(line)
         bottom = BoxLayout(spacing=dp(SPACING), size_hint_y=None, height=dp(KEY_HEIGHT))
         mode = _("字母") if self.symbols else _("数字符号")
