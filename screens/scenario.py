@@ -107,7 +107,10 @@ class ScenarioRunner(JourneyScenarios):
             self.exit_code = 0
             self._finish(None)
         except Exception as err:  # any failure ends the run with a non-zero exit and the reason
-            log.error("scenario %s failed: %s", self.scenario, err)
+            # Why the last session ended ("idle timeout", "ui error", "home"…): a scenario found
+            # on the home screen unexpectedly is explained by it.
+            ended = (getattr(self.app.controller, "last_outcome", None) or {}).get("reason")
+            log.error("scenario %s failed: %s (last session ended: %s)", self.scenario, err, ended)
             self._finish(str(err))
         return False
 

@@ -25,6 +25,17 @@ def run_scenario(tmp_path_factory) -> Callable[[str], SimpleNamespace]:
             timeout=240,
             env={**os.environ, "KIOSK_LOG_LEVEL": "DEBUG"},
         )
-        return SimpleNamespace(result=result, artifacts=artifacts, state=state)
+        return SimpleNamespace(
+            result=result, artifacts=artifacts, state=state, diagnostics=_diagnostics(result.stderr)
+        )
 
     return run
+
+
+def _diagnostics(stderr: str) -> str:
+    """For a failed run's assertion message: every warning and error (the debug lines of the device
+    polls would push them out of a plain tail), then the end of the log."""
+    problems = [
+        line for line in stderr.splitlines() if '"level": "warning"' in line or '"level": "error"' in line
+    ]
+    return "\n".join(problems[-40:]) + "\n--- last lines ---\n" + stderr[-1500:]

@@ -13,7 +13,7 @@ from kiosk.outbox import Outbox, load_or_create_key
 
 def test_full_disk_refuses_closes_and_reopens(run_scenario):
     run = run_scenario("disk_full")
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["case_no"] is None and summary["wiped"] is True
     assert summary["screens"][-4:] == ["review", "review-refused", "closed", "home-again"]

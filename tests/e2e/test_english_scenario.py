@@ -17,7 +17,7 @@ CJK = range(0x4E00, 0xA000)
 @pytest.fixture(scope="module")
 def english_run(run_scenario):
     run = run_scenario("english")
-    assert run.result.returncode == 0, run.result.stderr[-3000:] + run.result.stdout[-3000:]
+    assert run.result.returncode == 0, run.diagnostics + run.result.stdout[-3000:]
     return run, json.loads((run.artifacts / "summary.json").read_text())
 
 

@@ -14,7 +14,7 @@ from kiosk.platform_sim.store import SimStore
 
 def finished(run_scenario, name: str) -> tuple[SimpleNamespace, dict]:
     run = run_scenario(name)
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["scenario"] == name and summary["error"] is None and summary["wiped"] is True
     return run, summary

@@ -10,7 +10,7 @@ from kiosk.platform_sim.store import SimStore
 
 def test_a_scanned_page_reaches_the_platform_with_the_case(run_scenario):
     run = run_scenario("online_scan")
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["wiped"] is True
     assert summary["item_code"] == "KS-SAMPLE-GJJ-TQ-0001" and summary["rating"] == 5

@@ -11,7 +11,7 @@ from PIL import Image
 
 def test_scanning_a_receipt_shows_the_case_progress(run_scenario):
     run = run_scenario("query")
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["case_no"].startswith("KS")
     assert summary["screens"] == ["home", "query", "scan", "progress", "home-again", "progress-scanner"]
@@ -23,7 +23,7 @@ def test_scanning_a_receipt_shows_the_case_progress(run_scenario):
 
 def test_typing_the_case_number_and_query_code_shows_the_progress(run_scenario):
     run = run_scenario("query_code")
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["case_no"].startswith("KS")
     assert summary["screens"] == ["query", "query_code", "progress", "home-again"]

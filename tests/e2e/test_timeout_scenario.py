@@ -8,7 +8,7 @@ import json
 
 def test_walking_away_wipes_the_session_and_ends_the_help_call(run_scenario):
     run = run_scenario("timeout")
-    assert run.result.returncode == 0, run.result.stderr[-3000:]
+    assert run.result.returncode == 0, run.diagnostics
     summary = json.loads((run.artifacts / "summary.json").read_text())
     assert summary["error"] is None and summary["wiped"] is True and summary["case_no"] is None
     assert summary["screens"][-3:] == ["help", "timeout-warning", "home-again"]
