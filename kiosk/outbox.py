@@ -395,7 +395,8 @@ class Outbox:
 
     def _deliver(self, client: Submitter, record_id: str) -> tuple[OutboxRecord, bool]:
         claim, now = uuid.uuid4().hex, self._clock()
-        with self._tx():
+        # The claim need not reach the disk before the send: see _tx.
+        with self._tx(durable=False):
             claimed = self._db.execute(
                 "UPDATE outbox SET state='sending', claim=?, claimed_at=?, attempts=attempts+1, updated_at=?"
                 f" WHERE id=? AND state='pending' AND {_NOT_BLOCKED}",
@@ -595,18 +596,29 @@ class Outbox:
         return OutboxRecord(*row)
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
+    def _tx(self, *, durable: bool = True) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT under the thread lock. IMMEDIATE takes SQLite's write lock up front,
-        so two processes (UI and agent) cannot both claim one record. Nested use joins the outer one."""
+        so two processes (UI and agent) cannot both claim one record. Nested use joins the outer one.
+
+        `durable=False` commits without waiting for the disk (synchronous=NORMAL: atomic and at once
+        visible to the other process, but a power cut may undo it; the next durable commit carries it
+        to disk). Only for changes whose loss is harmless: a lost claim puts the record back to pending,
+        and it is sent again with its fixed key and body, which the platform answers idempotently."""
         with self._lock:
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield
-            except BaseException:
-                if self._db.in_transaction:  # SQLITE_FULL and some I/O errors have rolled back already
-                    self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    if self._db.in_transaction:  # SQLITE_FULL and some I/O errors have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
