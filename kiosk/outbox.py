@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     body_nonce BLOB NOT NULL, body_ct BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at, seq);
 CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_ref, seq);
+-- deliver_pending's cursor (state='pending' AND seq > ? ORDER BY seq LIMIT 1): walks pending rows in
+-- seq order from the cursor; with only outbox_due it sorted every due row per pick (quadratic drain).
+CREATE INDEX IF NOT EXISTS outbox_pending_seq ON outbox (state, seq);
 """
 _RECORD_COLUMNS = (
     "id, seq, kind, session_ref, idempotency_key, content_type, state, attempts, created_at, updated_at, "
