@@ -9,13 +9,11 @@ seconds (monotonic time does not survive a restart); a lock that ends further ah
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import itertools
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from kiosk.atomic_file import atomic_write
 from kiosk.config import Config
 
 log = logging.getLogger(__name__)
@@ -86,22 +85,8 @@ def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def write_pin_file(path: Path, pin: str) -> None:
     """Atomically (a half-written hash would lock technicians out), mode 0640 from the start."""
-    line = (hash_pin(pin) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
-    try:
-        os.fchmod(fd, 0o640)
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, (hash_pin(pin) + "\n").encode(), 0o640)
 
 
 @dataclass(frozen=True)

@@ -3,38 +3,16 @@ the content lands, and owned by the service user when we can."""
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import pwd
 from pathlib import Path
 
+from kiosk.atomic_file import atomic_write
+
+__all__ = ["SERVICE_USER", "atomic_write", "give_to_service_user", "service_ids"]
+
 SERVICE_USER = "kiosk"
-
-
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` via a temp file in the same folder, fsync, rename; `mode` from the start, so
-    a secret is never readable by others even for a moment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have cut bits from O_CREAT's mode
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
 
 
 def service_ids(user: str = SERVICE_USER) -> tuple[int, int] | None:
