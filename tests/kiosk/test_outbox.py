@@ -158,15 +158,21 @@ class CrashAfterSend:
         raise AssertionError("not used")
 
 
-def test_exactly_once_across_a_crash(
-    tmp_path: Path, key: bytes, client: PlatformClient, sim: ServerThread
-) -> None:
-    db = tmp_path / "state.db"
+def _killed_after_send(db: Path, key: bytes, client: PlatformClient) -> tuple[Outbox, Any, CrashAfterSend]:
+    """An application enqueued, then the process "killed" right after the platform took it."""
     box = Outbox(db, key)
     rec = box.enqueue("application", application(proof(client)), session_ref="s1")
     crashing = CrashAfterSend(client)
     with pytest.raises(Crash):
         box.deliver(crashing, rec.id)
+    return box, rec, crashing
+
+
+def test_exactly_once_across_a_crash(
+    tmp_path: Path, key: bytes, client: PlatformClient, sim: ServerThread
+) -> None:
+    db = tmp_path / "state.db"
+    box, rec, crashing = _killed_after_send(db, key, client)
     assert box.get(rec.id).state == "sending"  # nothing ran after the "kill"
     box.close()
 
@@ -187,11 +193,7 @@ def test_a_claim_lost_to_a_power_cut_only_means_the_same_bytes_again(
     power cut may undo it after the send: the record is pending again as if never claimed, and its
     resend (same key, same bytes) is answered idempotently. Every other write stays durable."""
     db = tmp_path / "state.db"
-    box = Outbox(db, key)
-    rec = box.enqueue("application", application(proof(client)), session_ref="s1")
-    crashing = CrashAfterSend(client)
-    with pytest.raises(Crash):
-        box.deliver(crashing, rec.id)
+    box, rec, crashing = _killed_after_send(db, key, client)
     assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again after the claim
     box._db.execute("UPDATE outbox SET state='pending', claim=NULL, attempts=0 WHERE id=?", (rec.id,))
     box.close()
