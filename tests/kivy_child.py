@@ -313,6 +313,18 @@ class Driver:
                     return widget
         return None
 
+    def maintenance_gesture(self) -> Steps:
+        """The technicians' hidden gesture: five taps on the top bar's left corner, a frame apart."""
+        from kivy.tests.common import UnitTestTouch
+
+        bar = self.app.top_bar
+        x, y = bar.to_window(bar.x + 60, bar.center_y)
+        for _ in range(5):
+            touch = UnitTestTouch(x, y)
+            touch.touch_down()
+            touch.touch_up()
+            yield from self.frames(1)
+
     def tap(self, tid: str) -> Steps:
         """Waits for the widget, scrolls it into view if need be, and taps its centre."""
         from kivy.core.window import Window

@@ -204,7 +204,6 @@ def _probe(report_path: Path, state_dir: Path) -> int:
     with demo_kiosk(state_dir, before_open=set_pin) as (app, terminal, config):
         from kivy.core.window import Window
         from kivy.metrics import Metrics
-        from kivy.tests.common import UnitTestTouch
         from kivy.uix.behaviors import ButtonBehavior
         from kivy.uix.label import Label
         from kivy.uix.textinput import TextInput
@@ -494,13 +493,7 @@ def _probe(report_path: Path, state_dir: Path) -> int:
 
         def maintenance() -> Steps:
             """The hidden gesture, a wrong PIN, the right one, the page and a check's result, out."""
-            bar = app.top_bar
-            x, y = bar.to_window(bar.x + 60, bar.center_y)
-            for _ in range(5):
-                touch = UnitTestTouch(x, y)
-                touch.touch_down()
-                touch.touch_up()
-                yield from frames(1)
+            yield from driver.maintenance_gesture()
             yield from audited("maintenance_pin")
             yield from type_keys(WRONG_PIN)
             yield from tap("pin:ok")

@@ -90,7 +90,6 @@ def _run(report_path: Path, state_dir: Path) -> int:
 
     with demo_kiosk(state_dir, before_open=set_pin) as (app, terminal, config):
         from kivy.core.window import Window
-        from kivy.tests.common import UnitTestTouch
         from kivy.uix.behaviors import ButtonBehavior
         from kivy.uix.label import Label
 
@@ -143,13 +142,7 @@ def _run(report_path: Path, state_dir: Path) -> int:
             yield from frames(3)
 
         def gesture() -> Steps:
-            bar = app.top_bar
-            x, y = bar.to_window(bar.x + 60, bar.center_y)
-            for _ in range(5):
-                touch = UnitTestTouch(x, y)
-                touch.touch_down()
-                touch.touch_up()
-                yield from frames(1)
+            yield from driver.maintenance_gesture()
 
         def type_pin(pin: str) -> Steps:
             for digit in pin:
