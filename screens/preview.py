@@ -5,14 +5,20 @@
 - `CameraLoop` reads frames and runs the screen's processing (face check step, QR decode, page
   detection) on a worker thread; the main thread only picks up the newest (frame, result) pair at
   display rate, so widgets are touched on the main thread alone and a slow step never piles up.
+  A worker that stops delivering (stuck in a call) is given up after `STALL_S`: the citizen gets
+  a retry instead of a frozen picture, the log gets where the worker was stuck.
 - `CodeListener` waits for one code from a serial or keyboard-wedge scanner on a thread of its own.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -23,9 +29,15 @@ from kivy.graphics.texture import Texture
 from kivy.metrics import dp
 from kivy.uix.image import Image
 
+from kiosk.i18n import N_
+
 log = logging.getLogger(__name__)
 
 DISPLAY_FPS = 15
+# A healthy worker delivers a result at least every read timeout (2 s); a step that takes this long
+# is stuck, not slow (a 12 MP page detection takes under 1 s on a loaded 2-core terminal).
+STALL_S = 12.0
+STALLED = N_("画面没有反应，请点“重试”。")
 GUIDE_IDLE = (1.0, 1.0, 1.0, 0.9)
 GUIDE_GOOD = (0.06, 0.48, 0.25, 1.0)
 
@@ -96,10 +108,17 @@ class CameraPreview(Image):
             self._guide_line.points = []
 
 
+class CameraStalled(Exception):
+    """The loop's worker delivered nothing for `STALL_S` (its `message` is the citizen's sentence)."""
+
+    message = STALLED
+
+
 class CameraLoop:
     """Frames from `read` → `process(frame)` on a worker thread → `deliver(frame, result)` on the main
     thread at display rate (only the newest pair). A result for which `final(result)` holds ends the
-    worker and is always delivered (a scanned code must not be overwritten by the next empty frame)."""
+    worker and is always delivered (a scanned code must not be overwritten by the next empty frame).
+    No result for `stall_s` ends the loop with `on_error(CameraStalled())`."""
 
     def __init__(
         self,
@@ -108,10 +127,13 @@ class CameraLoop:
         deliver: Callable[[np.ndarray, Any], None],
         on_error: Callable[[Exception], None],
         final: Callable[[Any], bool] = lambda _result: False,
+        stall_s: float = STALL_S,
     ) -> None:
         self._read, self._process, self._deliver, self._on_error = read, process, deliver, on_error
         self._final = final
         self._finished = False
+        self._stall_s = stall_s
+        self._last_result = time.monotonic()
         self._stop = threading.Event()
         self._latest: tuple[np.ndarray, Any] | None = None
         self._lock = threading.Lock()
@@ -142,6 +164,7 @@ class CameraLoop:
                 return
             with self._lock:
                 self._latest = (frame, result)
+                self._last_result = time.monotonic()
             if self._final(result):
                 self._finished = True
                 return
@@ -149,12 +172,29 @@ class CameraLoop:
     def _pick_up(self, _dt: float) -> None:
         with self._lock:
             latest, self._latest = self._latest, None
+            silent_s = time.monotonic() - self._last_result
         if self._stop.is_set():
             return
         if latest is not None:
             self._deliver(*latest)
         if self._finished and latest is not None:
             self.stop()  # the final result has been delivered
+        elif latest is None and not self._finished and silent_s > self._stall_s:
+            log.warning("camera loop stalled for %.0f s; worker at: %s", silent_s, self._where())
+            self.stop()
+            self._on_error(CameraStalled())
+
+    def _where(self) -> str:
+        return where(self._thread.ident)
+
+
+def where(thread_ident: int | None, depth: int = 6) -> str:
+    """A thread's innermost calls, for the log: file:line function only (no values, nothing personal)."""
+    frame = sys._current_frames().get(thread_ident or -1)
+    if frame is None:
+        return "(ended)"
+    calls = traceback.extract_stack(frame)[-depth:]
+    return " <- ".join(f"{Path(c.filename).name}:{c.lineno} {c.name}" for c in reversed(calls))
 
 
 class CodeListener:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -26,6 +27,7 @@ from kivy.uix.widget import Widget
 
 from kiosk.outbox import OutboxUnavailable
 from screens.journey_scenarios import PAGE_TIMEOUT_S, JourneyScenarios
+from screens.preview import where
 
 log = logging.getLogger(__name__)
 Wait = Callable[[], bool]
@@ -111,6 +113,8 @@ class ScenarioRunner(JourneyScenarios):
             # on the home screen unexpectedly is explained by it.
             ended = (getattr(self.app.controller, "last_outcome", None) or {}).get("reason")
             log.error("scenario %s failed: %s (last session ended: %s)", self.scenario, err, ended)
+            for thread in threading.enumerate():  # what each thread was doing when the wait gave up
+                log.error("scenario thread %s at: %s", thread.name, where(thread.ident))
             self._finish(str(err))
         return False
 

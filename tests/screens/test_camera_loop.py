@@ -1,0 +1,130 @@
+"""`screens.preview.CameraLoop` with Kivy's real Clock (ticked by hand in a child process, no window):
+a worker stuck inside its processing step is given up with a retry for the citizen and the stuck
+call in the log; a slow but living worker is left alone; a final result ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from kivy_child import prepare_window, run_child, write_report
+
+STALL_S = 0.6
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("camera_loop") / "report.json"
+    return run_child(__file__, "_script", out, timeout=120)[0]
+
+
+@pytest.mark.ui
+def test_a_stuck_step_ends_the_loop_with_a_retry_and_says_where_it_was_stuck(report: dict[str, Any]) -> None:
+    from screens.preview import STALLED
+
+    stuck = report["stuck"]
+    assert stuck["errors"] == [["CameraStalled", STALLED]]
+    assert stuck["delivered"] == 1  # the one result before the step got stuck
+    assert len(stuck["stall_logs"]) == 1
+    assert "test_camera_loop.py" in stuck["stall_logs"][0] and "stuck_step" in stuck["stall_logs"][0]
+
+
+@pytest.mark.ui
+def test_a_slow_step_is_not_a_stall(report: dict[str, Any]) -> None:
+    slow = report["slow"]
+    assert slow["errors"] == [] and slow["stall_logs"] == []
+    assert slow["delivered"] >= 4  # one every 0.4 s for 2.5 s (each pick-up shows the newest)
+
+
+@pytest.mark.ui
+def test_a_final_result_ends_the_loop_and_is_delivered(report: dict[str, Any]) -> None:
+    final = report["final"]
+    assert final["errors"] == [] and final["stall_logs"] == []
+    assert final["last"] == 3 and final["stopped"]
+
+
+# -- the child's side ------------------------------------------------------------------------------
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _run(process: Any, seconds: float, **options: Any) -> dict[str, Any]:
+    from kivy.clock import Clock
+
+    from screens.preview import CameraLoop
+
+    records = _Records()
+    logging.getLogger("screens.preview").addHandler(records)
+    frame = np.zeros((4, 4, 3), np.uint8)
+    results: list[Any] = []
+    errors: list[list[str]] = []
+
+    def read() -> np.ndarray:
+        time.sleep(0.01)  # a camera at about 100 fps
+        return frame
+
+    loop = CameraLoop(
+        read,
+        process,
+        lambda _frame, result: results.append(result),
+        lambda err: errors.append([type(err).__name__, err.message]),
+        stall_s=STALL_S,
+        **options,
+    )
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        Clock.tick()
+        time.sleep(0.01)
+    loop.stop()
+    logging.getLogger("screens.preview").removeHandler(records)
+    stalls = [m for m in records.messages if "stalled" in m]
+    return {
+        "errors": errors,
+        "delivered": len(results),
+        "last": results[-1] if results else None,
+        "stall_logs": stalls,
+        "stopped": loop.stopped,
+    }
+
+
+def _script(report_path: Path) -> None:
+    prepare_window()  # Kivy's settings, before the first Kivy import
+    release = threading.Event()
+    calls = [0]
+
+    def stuck_step(_frame: np.ndarray) -> int:
+        calls[0] += 1
+        if calls[0] > 1:
+            release.wait(30)  # a call that never comes back (until the test lets it go)
+        return calls[0]
+
+    def slow_step(_frame: np.ndarray) -> str:
+        time.sleep(STALL_S * 2 / 3)
+        return "slow"
+
+    counter = [0]
+
+    def counting_step(_frame: np.ndarray) -> int:
+        counter[0] += 1
+        return counter[0]
+
+    report: dict[str, Any] = {"error": None}
+    try:
+        report["stuck"] = _run(stuck_step, 2.0)
+        release.set()
+        report["slow"] = _run(slow_step, 2.5)
+        report["final"] = _run(counting_step, 1.5, final=lambda n: n >= 3)
+    except Exception as err:  # the report says what broke
+        report["error"] = repr(err)
+    write_report(report_path, report)
