@@ -289,7 +289,9 @@ class KioskApp(App):
         except FlowError as err:  # out of service since the citizen came in: say so, then close
             self.screen.show_error(err.message)
             return
-        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(flow, step)))
+        # -1: before this frame is drawn, once the flow's action has returned (a step made by a touch
+        # shows its screen in the same frame, not one frame later).
+        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(flow, step), -1))
         flow.begin()
 
     def _follow(self, flow: Any, step: Step) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 from kivy.metrics import dp
@@ -27,9 +27,21 @@ class KioskScreen(Screen):
         self.add_widget(self.body)
         self.error_box: Panel | None = None
 
+    # What the body was last built for (see view_key); None: build on every entry.
+    built_for: Hashable | None = None
+
     def on_pre_enter(self, *_args) -> None:
         self.clear_error()
-        self.refresh()
+        key = self.view_key()
+        if key is None or key != self.built_for:
+            self.refresh()
+
+    def view_key(self) -> Hashable | None:
+        """Everything the body shows, for a screen that holds nothing personal (home, catalog,
+        guide): entering it again with the same key keeps the body built last time, since building
+        a screen full of CJK labels costs more than drawing it. Such a screen's refresh() ends with
+        `self.built_for = self.view_key()`. None (the default): rebuilt on every entry."""
+        return None
 
     def refresh(self) -> None:
         """Rebuild the body from the current flow state (screens override)."""

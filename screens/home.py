@@ -19,9 +19,20 @@ class HomeScreen(KioskScreen):
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="home", **kwargs)
 
-    def refresh(self) -> None:
+    def on_pre_enter(self, *args) -> None:
+        self._standard_mode()  # before the key: the body is built at the standard type size
+        super().on_pre_enter(*args)
+
+    def view_key(self) -> tuple[str, str]:
+        return current_language(), self.app.controller.services.config.terminal.hall_name
+
+    def _standard_mode(self) -> None:
+        """Home is where 长者模式 ends: whoever comes next starts with the standard type."""
         set_font_scale(1.0)
         self.app.controller.elderly = False
+
+    def refresh(self) -> None:
+        self._standard_mode()
         self.body.clear_widgets()
         hall = self.app.controller.services.config.terminal.hall_name
         self.body.add_widget(self._language_switch())
@@ -60,6 +71,7 @@ class HomeScreen(KioskScreen):
                 color=theme.TEXT_MUTED,
             )
         )
+        self.built_for = self.view_key()
 
     def _language_switch(self) -> BoxLayout:
         """Top right: the other language, named in itself (a tourist looks for "English", not 英文)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from kivy.metrics import dp
@@ -14,7 +14,7 @@ from kivy.uix.scrollview import ScrollView
 from kiosk.catalog import MODE_NAMES, Catalog, Item, unavailable_reason
 from kiosk.catalog_search import CatalogIndex, build_index, departments, themes
 from kiosk.flow import STEPS
-from kiosk.i18n import N_, _
+from kiosk.i18n import N_, _, current_language
 from screens import theme
 from screens.base import KioskScreen
 from screens.widgets import BigButton, Divider, Panel, Text
@@ -124,6 +124,8 @@ class CatalogScreen(KioskScreen):
         self._shown_filter: str | None = None
         self._index: tuple[Catalog, CatalogIndex] | None = None
         self.results: list[Item] = []  # what the list shows now, for tests and the scenario runner
+        self._buttons: dict[str, tuple[str | None, BigButton]] = {}  # see _reused_item_button
+        self._buttons_look: tuple[Any, ...] | None = None
 
     # -- data -------------------------------------------------------------------------------------
     @property
@@ -157,12 +159,23 @@ class CatalogScreen(KioskScreen):
         self.query, self.choice, self.keypad_open, self._shown_filter = "", None, False, None
 
     # -- layout -----------------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def _settle_filter(self) -> None:
         if self.filter_name not in FILTERS:
             self.filter_name = "all"
         if self._shown_filter != self.filter_name:  # a new visit or another tab: start afresh
             self.query, self.choice = "", None
             self._shown_filter = self.filter_name
+
+    def view_key(self) -> Hashable:
+        self._settle_filter()
+        states = tuple(sorted(self._states().items()))  # availability of the items listed
+        return (
+            self.filter_name, self.query, self.choice, self.keypad_open,
+            current_language(), theme.font_scale, id(self.catalog), states,
+        )  # fmt: skip
+
+    def refresh(self) -> None:
+        self._settle_filter()
         self.title = FILTERS[self.filter_name][0]
         top_bar = getattr(self.app, "top_bar", None)
         if top_bar is not None and self.app.manager.current == "catalog":  # a tab changed in place
@@ -267,7 +280,25 @@ class CatalogScreen(KioskScreen):
                 )
             )
         for item, reason in rows:
-            self.column.add_widget(self._item_button(item, reason))
+            self.column.add_widget(self._reused_item_button(item, reason))
+        self.built_for = self.view_key()  # also after typing: the list is what the key says
+
+    def _reused_item_button(self, item: Item, reason: str | None) -> BigButton:
+        """An item's button as built for an earlier list, when it would look the same (the tabs list
+        the same items again: rendering their labels is most of a rebuild); at most one per item."""
+        looks = (current_language(), theme.font_scale, id(self.catalog))
+        if self._buttons_look != looks:
+            self._buttons.clear()
+            self._buttons_look = looks
+        kept = self._buttons.get(item.code)
+        if kept is not None and kept[0] == reason:
+            button = kept[1]
+        else:
+            button = self._item_button(item, reason)
+            self._buttons[item.code] = (reason, button)
+        if button.parent is not None:
+            button.parent.remove_widget(button)
+        return button
 
     def _item_button(self, item: Item, reason: str | None) -> BigButton:
         small = small_px()
@@ -329,9 +360,17 @@ class GuideScreen(KioskScreen):
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, name="guide", **kwargs)
 
+    def view_key(self) -> Hashable | None:
+        item = self.app.selected_item
+        if item is None:
+            return None
+        reason = self.app.manager.get_screen("catalog").unavailable(item)
+        return item.code, id(item), reason, current_language(), theme.font_scale
+
     def refresh(self) -> None:
         item = self.app.selected_item
         self.body.clear_widgets()
+        self.built_for = self.view_key()
         if item is None:
             return
         scroll, column = scroll_column()
