@@ -5,7 +5,8 @@ There is no OS input method on the kiosk, so citizens type Latin letters on the 
 too, so a query is matched syllable by syllable: each syllable takes a prefix of its pinyin (one
 letter = its initial, all letters = full pinyin) and a few syllables may be skipped, ranked below
 matches without gaps. Readings come from pypinyin's phrase dictionary (重庆 → chong qing, 长沙 →
-chang sha), computed once when the index is built; searching never calls pypinyin.
+chang sha), through kiosk.pinyin_data (out of process, kept for the next catalog) when the index is
+built; searching never calls pypinyin.
 
 Pure functions and immutable data, no kivy.
 """
@@ -13,13 +14,13 @@ Pure functions and immutable data, no kivy.
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from kiosk.catalog import Item
+from kiosk.pinyin_data import readings
 
 Audience = Literal["person", "legal_person"]
 Kind = Literal["all", "exact", "prefix", "substring"]
@@ -83,21 +84,12 @@ class Hit:
         )
 
 
-def _split_other(text: str) -> list[str]:
-    return list(text)  # non-Chinese runs become one token per character
-
-
-@functools.lru_cache(maxsize=4096)
 def pinyin_syllables(text: str) -> tuple[str, ...]:
     """Lower-case toneless pinyin of each character (phrase-aware); punctuation is dropped."""
-    from pypinyin import lazy_pinyin  # on the first index, not at the UI's start (~0.5 s of imports)
-
-    tokens = lazy_pinyin(text, errors=_split_other)
-    return tuple(t.lower() for t in tokens if t.isascii() and t.isalnum())
+    return readings([text])[text]
 
 
-def _field(rank: int, text: str, *, pinyin: bool = True) -> _Field:
-    syllables = pinyin_syllables(text) if pinyin else ()
+def _field(rank: int, text: str, syllables: tuple[str, ...] = ()) -> _Field:
     return _Field(rank, text.lower(), syllables, "".join(syllables), "".join(s[0] for s in syllables))
 
 
@@ -183,15 +175,16 @@ class CatalogIndex:
     def __init__(self, items: Iterable[Item | Entry]) -> None:
         entries = [i if isinstance(i, Entry) else Entry.from_item(i) for i in items]
         self.entries: tuple[Entry, ...] = tuple(entries)
+        read = readings(text for e in entries for text in (e.name, e.department, e.theme))
         self._rows = tuple(
             _Indexed(
                 entry,
                 order,
                 (
-                    _field(0, entry.name),
-                    _field(1, entry.department),
-                    _field(2, entry.theme),
-                    _field(3, entry.code, pinyin=False),  # codes are typed as letters, not read as pinyin
+                    _field(0, entry.name, read[entry.name]),
+                    _field(1, entry.department, read[entry.department]),
+                    _field(2, entry.theme, read[entry.theme]),
+                    _field(3, entry.code),  # codes are typed as letters, not read as pinyin
                 ),
             )
             for order, entry in enumerate(entries)

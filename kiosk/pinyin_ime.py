@@ -11,8 +11,10 @@ the last one may be unfinished: ``beij`` → bei j) and offers Chinese candidate
 
 Data, no hand-written dictionary: readings come from pypinyin (``pinyin_dict``: code point → readings,
 ``phrases_dict``: words whose default readings are wrong, e.g. 银行), frequencies from jieba's ``dict.txt``
-(349k words with counts, MIT). The tables are built once, lazily, on first use (``warm_up()`` builds them
-ahead, e.g. in a thread at start-up, so the first key press does not wait).
+(349k words with counts, MIT). The tables are built once per pypinyin/jieba version by a child process
+into a SQLite file (kiosk.pinyin_data), so the UI never holds pypinyin's ~50 MB of dictionaries nor the
+tables' ~25 MB; a key press reads the rows it needs. ``warm_up()`` opens them ahead (building them the
+first time), e.g. in a thread at start-up, so the first key press does not wait.
 
 Pure Python, no kivy.
 """
@@ -20,13 +22,19 @@ Pure Python, no kivy.
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+
+from kiosk import pinyin_data
+
+log = logging.getLogger(__name__)
 
 MAX_BUFFER = 24  # letters; a name or an address part is far shorter, and it bounds the DP below
 MAX_WORD_SYLLABLES = 4  # longer dictionary entries are idioms and slogans, not address parts or names
@@ -70,7 +78,7 @@ class Lexicon:
             key: tuple((word, last, freq) for freq, word, last in sorted(entries, key=lambda e: -e[0]))
             for key, entries in buckets.items()
         }
-        self.total = max(sum(char_freq.values()), 1)
+        total = max(sum(char_freq.values()), 1)
         chars: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for char, char_readings in readings.items():
             freq = char_freq.get(char, 0)
@@ -88,22 +96,35 @@ class Lexicon:
             syllable: [(c, f) for f, c in sorted(entries, key=lambda e: (_gb_rank(e[1]), -e[0], e[1]))]
             for syllable, entries in chars.items()
         }
-        self.syllables = frozenset(self.chars)
-        self.max_syllable = max(map(len, self.syllables))
+        self._set_totals(frozenset(self.chars), total)
+
+    def _set_totals(self, syllables: frozenset[str], total: int) -> None:
+        self.syllables = syllables
+        self.max_syllable = max(map(len, syllables))
+        self.total = total
+
+    def word_entries(self, key: tuple[str, ...]) -> Sequence[tuple[str, str, int]]:
+        """(word, its last syllable, frequency), most frequent first, for a key of the words' full
+        syllables but the last, and the last one's first letter."""
+        return self.words.get(key, ())
+
+    def char_entries(self, syllable: str) -> Sequence[tuple[str, int]]:
+        """(character, frequency) read `syllable`, best first."""
+        return self.chars.get(syllable, ())
 
     def words_for(self, full: list[str], last: str, exact: bool) -> list[tuple[str, int]]:
         """Words read `full` + `last` (`last` may be the start of a syllable unless `exact`)."""
-        entries = self.words.get((*full, last[0]), [])
+        entries = self.word_entries((*full, last[0]))
         return [(w, f) for w, syl, f in entries if (syl == last if exact else syl.startswith(last))]
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 — one lexicon lives as long as the process
     def chars_for(self, prefix: str, exact: bool) -> list[tuple[str, int]]:
         if exact:
-            return self.chars.get(prefix, [])
+            return list(self.char_entries(prefix))
         merged: dict[str, int] = {}
-        for syllable, entries in self.chars.items():
+        for syllable in self.syllables:
             if syllable.startswith(prefix):
-                for char, freq in entries:
+                for char, freq in self.char_entries(syllable):
                     merged[char] = max(merged.get(char, 0), freq)
         return sorted(merged.items(), key=lambda e: (_gb_rank(e[0]), -e[1], e[0]))
 
@@ -150,6 +171,64 @@ class Lexicon:
     def score(self, freq: int) -> float:
         return math.log(freq + 1) - math.log(self.total)
 
+    def save(self, db: sqlite3.Connection) -> None:
+        """Write the tables into `db` (empty) for StoredLexicon."""
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO totals VALUES (?)", (self.total,))
+        db.executemany(
+            "INSERT INTO words VALUES (?, ?, ?, ?, ?)",
+            (
+                (" ".join(key), rank, word, last, freq)
+                for key, entries in self.words.items()
+                for rank, (word, last, freq) in enumerate(entries)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO chars VALUES (?, ?, ?, ?)",
+            (
+                (syllable, rank, char, freq)
+                for syllable, entries in self.chars.items()
+                for rank, (char, freq) in enumerate(entries)
+            ),
+        )
+
+
+_SCHEMA = """
+CREATE TABLE totals (total INTEGER NOT NULL);
+CREATE TABLE words (key TEXT, rank INTEGER, word TEXT, last TEXT, freq INTEGER, PRIMARY KEY (key, rank))
+    WITHOUT ROWID;
+CREATE TABLE chars (syllable TEXT, rank INTEGER, char TEXT, freq INTEGER, PRIMARY KEY (syllable, rank))
+    WITHOUT ROWID;
+"""
+
+
+class StoredLexicon(Lexicon):
+    """A Lexicon's tables read from the SQLite file Lexicon.save wrote: only the syllables stay in
+    memory; a key press fetches its rows (a few dozen queries, each well under a millisecond)."""
+
+    def __init__(self, path: Path) -> None:  # opens tables Lexicon.save wrote; builds nothing
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()  # opened by the warm-up thread, read by the UI's
+        (total,) = self._db.execute("SELECT total FROM totals").fetchone()
+        syllables = frozenset(row[0] for row in self._db.execute("SELECT DISTINCT syllable FROM chars"))
+        self._set_totals(syllables, total)
+
+    @functools.lru_cache(maxsize=2048)  # noqa: B019 — the DP asks for the same keys on every key press
+    def word_entries(self, key: tuple[str, ...]) -> Sequence[tuple[str, str, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT word, last, freq FROM words WHERE key = ? ORDER BY rank", (" ".join(key),)
+            ).fetchall()
+        return tuple(rows)
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019
+    def char_entries(self, syllable: str) -> Sequence[tuple[str, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT char, freq FROM chars WHERE syllable = ? ORDER BY rank", (syllable,)
+            ).fetchall()
+        return tuple(rows)
+
 
 def _split_key(split: list[str]) -> tuple[int, list[int]]:
     return len(split), [-len(piece) for piece in split]
@@ -176,16 +255,21 @@ _lock = threading.Lock()
 
 
 def lexicon() -> Lexicon:
-    """The shared lexicon, built on first use (about two seconds; see warm_up)."""
+    """The shared lexicon: the stored tables (built by a child process the first time, about three
+    seconds; see warm_up), or, if they cannot be, built here as a fallback (and held in memory)."""
     global _lexicon
     with _lock:
         if _lexicon is None:
-            _lexicon = _build()
+            try:
+                _lexicon = StoredLexicon(pinyin_data.lexicon_file())
+            except (pinyin_data.PinyinDataError, sqlite3.Error) as err:
+                log.warning("pinyin tables not stored (%s): built in this process instead", err)
+                _lexicon = build_lexicon()
         return _lexicon
 
 
 def warm_up() -> None:
-    """Build the tables now (call from a background thread at start-up)."""
+    """Open the tables now (call from a background thread at start-up)."""
     lexicon()
 
 
@@ -198,9 +282,10 @@ def _jieba_dict() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dict.txt"
 
 
-def _build() -> Lexicon:
-    # Imported here, not at the top: pypinyin loads its dictionaries at import (~0.5 s, ~50 MB), which
-    # the UI's start should not wait for.
+def build_lexicon() -> Lexicon:
+    """The lexicon from pypinyin and jieba's dictionary (about two seconds; kiosk.pinyin_data runs it
+    in a child process)."""
+    # Imported here, not at the top: pypinyin loads its dictionaries at import (~0.5 s, ~50 MB).
     from pypinyin.contrib.tone_convert import to_normal
     from pypinyin.phrases_dict import phrases_dict
     from pypinyin.pinyin_dict import pinyin_dict

@@ -156,8 +156,9 @@ class KioskApp(App):
     # -- construction ----------------------------------------------------------------------
     def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(self.font_path))  # every widget renders Chinese
-        # The pinyin tables take ~2 s to build: in the background, not on a citizen's first key; and
-        # once the home screen is drawn, so that its first frame does not share the CPU with them.
+        # The pinyin tables and readings (a child process builds them the first time, ~3 s): in the
+        # background, not on a citizen's first key; and once the home screen is drawn, so that its
+        # first frame does not share the CPU with them.
         Clock.schedule_once(lambda _dt: self._warm_up(), WARM_UP_AFTER_S)
         Window.clearcolor = theme.BACKGROUND
         root = BoxLayout(orientation="vertical")
@@ -374,16 +375,17 @@ class KioskApp(App):
 
     def _warm_up(self) -> None:
         """What the first taps would otherwise wait for, most likely first: the catalog's search index
-        (pypinyin and every item's pinyin, ~0.5 s: the first tile tap opens the catalog), the English
-        catalog (Babel compiles the .po in ~0.1 s), then the pinyin keyboard's tables (~2 s)."""
+        (every item's pinyin, read from kiosk.pinyin_data: ~0.1 s, ~1 s for a new catalog; the first
+        tile tap opens the catalog), the English catalog (Babel compiles the .po in ~0.1 s), then the
+        pinyin keyboard's tables (opened in ~0.05 s, built in ~3 s the first time)."""
         catalog = self.manager.get_screen("catalog")
 
         def warm() -> None:
             catalog.index()
             i18n.load("en")
             pinyin_ime.warm_up()
-            # Everything made so far lives as long as the app (modules, screens, the tables above,
-            # millions of objects): out of the collector's sight, so that a full collection during a
+            # Everything made so far lives as long as the app (modules, screens, the index above,
+            # many objects): out of the collector's sight, so that a full collection during a
             # citizen's tap scans only what sessions make (touch p95 on the bench: 277 → 161 ms).
             gc.freeze()
             self.warmed.set()
