@@ -12,8 +12,6 @@ Run under Xvfb: xvfb-run -a -s "-screen 0 1080x1920x24" uv run pytest tests/scre
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,10 +63,10 @@ def test_sizes_normal_and_elderly(report) -> None:
     assert report["after_elderly"] == "小区"
 
 
-def test_key_press_redraws_quickly(report) -> None:
-    # engine + new candidate buttons (the engine alone is < 20 ms); the median, as the 2 shared cores of
-    # a test machine can stall any single press
-    assert statistics.median(report["press_ms"]) < 50, report["press_ms"]
+def test_each_key_press_redraws_the_candidate_bar(report) -> None:
+    # one press at a time, a frame between: the bar shows the whole buffer's reading each time
+    assert report["bar_after_press"][-1][0] == "中关村", report["bar_after_press"]
+    assert report["bar_after_press"][0][0] == "在"  # "z" alone: the most used character of z… first
 
 
 def test_screenshots_written(report) -> None:
@@ -218,14 +216,13 @@ def _main(report_path: Path, shots: Path) -> None:
         yield from type_keys(["kb:mode", "key:3", "kb:mode", "kb:space"])  # no letters: space types a space
         out["after_blank_space"] = "".join(field)
         yield from type_keys(["kb:clear"])
-        # A key press redraws the bar (the engine's search and new candidate buttons): time it.
-        press_ms = []
+        # A key press redraws the bar (the engine's search and new candidate buttons).
+        bars = []
         for letter in "zhongguancun":
-            start = time.perf_counter()
             app.keyboard.press(letter)
-            press_ms.append((time.perf_counter() - start) * 1000)
             yield
-        out["press_ms"] = press_ms
+            bars.append(candidates())
+        out["bar_after_press"] = bars
         yield from type_keys(["kb:clear"])
         # 长者模式: the screens rebuild their bodies on entry, so the keyboard is built anew.
         set_font_scale(theme.ELDERLY_SCALE)
