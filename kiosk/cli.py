@@ -337,8 +337,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _run_ui(config: Config, *, locked: bool, **scenario_args) -> int:
+    from kiosk.memory import tune_allocator
     from kiosk.wiring import open_terminal
 
+    tune_allocator()  # before the device threads start: the UI runs for months
     with open_terminal(config) as terminal:
         from screens.launch import run_ui  # Kivy is loaded only here
 

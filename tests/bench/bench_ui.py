@@ -291,9 +291,11 @@ def _kiosk_app(state_dir: Path, url: str) -> Iterator[tuple[Any, Any]]:
     (kiosk.cli._run_ui, then screens.launch.run_ui up to `app.run()`, which the caller does)."""
     from kiosk.demo import demo_config
     from kiosk.logs import setup_logging
+    from kiosk.memory import tune_allocator
     from kiosk.wiring import open_terminal
 
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "WARNING"))
+    tune_allocator()
     config = demo_config(state_dir, url, window=WINDOW)
     with open_terminal(config) as terminal:
         from devices.fonts import find_cjk_font
