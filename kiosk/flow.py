@@ -30,7 +30,7 @@ from kiosk.materials import MaterialMissing, MaterialPlan
 from kiosk.outbox import OutboxUnavailable, material_ref
 from kiosk.platform.errors import PlatformError
 from kiosk.qr import classify
-from kiosk.receipt import build_receipt, mask_name, mask_phone
+from kiosk.receipt import build_receipt, mask_form_value, mask_name
 from kiosk.services import Services
 from kiosk.session import Identity, Proof, Session
 
@@ -401,9 +401,7 @@ class Flow:
             (_("证件号码"), mask_id_number(identity.id_number)),
         ]
         for spec in self.item.form:
-            value = self.session.form.get(spec.field, "")
-            if spec.type == "phone" and value:
-                value = mask_phone(value)
+            value = mask_form_value(spec.type, spec.field, self.session.form.get(spec.field, ""))
             lines.append((spec.label, value or _("（未填写）")))
         lines += self.materials.summary()
         if self.session.delivery is not None:

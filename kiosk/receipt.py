@@ -35,6 +35,30 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)
 
 
+def mask_account(number: str) -> str:
+    """6222020000000000 → 6222********0000: the citizen can check the last digits, a passer-by
+    cannot copy the card."""
+    return number[:4] + "*" * (len(number) - 8) + number[-4:] if len(number) > 8 else "*" * len(number)
+
+
+# Form fields holding an account or card number: the platform's schema has no type for them
+# (platform-api.md §5.2: a plain "number"), so they are known by their field name.
+_ACCOUNT_WORDS = ("account", "card_no", "card_number")
+
+
+def mask_form_value(field_type: str, field: str, value: str) -> str:
+    """A form answer as the review screen shows it: phone, ID and account numbers masked."""
+    if not value:
+        return value
+    if field_type == "phone":
+        return mask_phone(value)
+    if field_type == "id_number":
+        return mask_id_number(value)
+    if any(word in field.lower() for word in _ACCOUNT_WORDS):
+        return mask_account(value)
+    return value
+
+
 def build_receipt(
     *,
     hall_name: str,

@@ -379,6 +379,7 @@ def test_scanned_pages_are_uploaded_before_the_application_that_names_them(kiosk
     flow.delete_last_page()  # 重拍上一页
     flow.finish_material()
     assert flow.step is Step.REVIEW and ("退休证明", "已拍 1 页") in flow.review_lines()
+    assert ("收款银行卡号", "6222********0000") in flow.review_lines()  # the citizen checks the end
     flow.submit()
     case = flow.session.case
     assert flow.step is Step.RECEIPT and case is not None

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from devices.printer.document import QR, Text
-from kiosk.receipt import build_receipt, mask_name, receipt_qr_payload
+from kiosk.receipt import build_receipt, mask_form_value, mask_name, receipt_qr_payload
 
 NOW = dt.datetime(2026, 11, 22, 1, 30, tzinfo=dt.UTC)
 CASE = {"case_no": "KS2026112200000001", "query_code": "123456", "promised_days": 1}
@@ -43,3 +43,12 @@ def test_pending_receipt_has_no_qr_and_shows_the_terminal_reference():
 
 def test_mask_name():
     assert [mask_name(n) for n in ("王", "李四", "王建国", "欧阳娜娜")] == ["王", "李*", "王*国", "欧**娜"]
+
+
+def test_review_masks_phone_id_and_account_numbers_and_nothing_else():
+    assert mask_form_value("phone", "phone", "13800138000") == "138****8000"
+    assert mask_form_value("id_number", "agent_id", "411502195803120031") == "4115**********0031"
+    assert mask_form_value("number", "bank_account", "6222020000000000") == "6222********0000"
+    assert mask_form_value("text", "salary_card_no", "1234567") == "*******"  # too short to show any
+    assert mask_form_value("number", "amount", "1500") == "1500"  # an amount is no secret
+    assert mask_form_value("number", "bank_account", "") == ""
