@@ -17,6 +17,8 @@ from importlib import metadata
 from typing import Any
 
 from kiosk import metrics, metrics_export, sdnotify
+from kiosk.atomic_file import atomic_write
+from kiosk.catalog import Catalog, current_catalog, synced_catalog_file
 from kiosk.config import Config
 from kiosk.help_request import pending_help
 from kiosk.outbox import Outbox
@@ -30,7 +32,7 @@ from kiosk.state import StateDB
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 60.0
-CATALOG_FILE = "catalog.json"
+CATALOG_SYNC_S = 3600.0  # the platform publishes catalog changes rarely; `sync_catalog` forces one
 _UNKNOWN_BACKLOG = {"pending": 0, "sending": 0, "oldest_pending_age_s": None}  # outbox unreadable
 
 
@@ -41,6 +43,7 @@ class CycleReport:
     heartbeat: bool = False
     commands: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+    catalog: str | None = None  # what a catalog check found, when the cycle made one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class CycleReport:
             "heartbeat": self.heartbeat,
             "commands": self.commands,
             "error": self.error,
+            "catalog": self.catalog,
         }
 
 
@@ -71,6 +75,7 @@ class Agent:
         self._secret = app_secret
         self._clock = clock
         self._started = clock()
+        self._next_catalog_sync = self._started  # the first cycle checks the platform's version
         self.interval_s = DEFAULT_INTERVAL_S
 
     # -- one cycle --------------------------------------------------------------------------------
@@ -93,6 +98,8 @@ class Agent:
         metrics.record_heartbeat(self.state, True, offset_ms, self._clock())
         for command in result.commands:
             self._handle(command, report)
+        if self._clock() >= self._next_catalog_sync:  # at start, then hourly; or by command (above)
+            report.catalog = self._sync_catalog()[1]
         return report
 
     def heartbeat_body(self) -> dict[str, Any]:
@@ -164,16 +171,28 @@ class Agent:
         return "rejected", f"{command.name} is not supported by this terminal yet"
 
     def _sync_catalog(self) -> tuple[str, str | None]:
-        path = self.config.storage.state_dir / CATALOG_FILE
+        """Fetch the catalog if the platform has a newer version than the terminal's (§5.2
+        since_version); the UI takes it up between two citizens."""
+        state_dir = self.config.storage.state_dir
+        current = current_catalog(state_dir).version
         try:
-            data = self.client.get_catalog(self.config.terminal.region_code)
+            data = self.client.get_catalog(self.config.terminal.region_code, since_version=current)
         except PlatformError as err:
+            log.warning("catalog sync failed: code=%s", err.code)
             return "failed", f"catalog: code {err.code}"
-        if not data.get("unchanged"):
-            tmp = path.with_suffix(".part")
-            tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(path)  # the UI never reads half a catalog
-        return "done", f"catalog {data.get('version')}"
+        finally:
+            self._next_catalog_sync = self._clock() + CATALOG_SYNC_S
+        if data.get("unchanged"):
+            return "done", f"catalog {current} unchanged"
+        try:
+            Catalog(version=data["version"], items=data["items"])  # never store what the UI would refuse
+        except (KeyError, ValueError) as err:
+            log.error("catalog %s from the platform does not validate: %s", data.get("version"), err)
+            return "failed", f"catalog {data.get('version')} invalid"
+        payload = json.dumps({"version": data["version"], "items": data["items"]}, ensure_ascii=False)
+        atomic_write(synced_catalog_file(state_dir), payload.encode("utf-8"), 0o640)  # never half of one
+        log.info("catalog %s → %s", current, data["version"])
+        return "done", f"catalog {data['version']}"
 
     def _ack_pending(self, report: CycleReport) -> None:
         """Acks survive a lost connection: whatever was recorded but not acked is acked next time."""

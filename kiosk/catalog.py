@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 
 from kiosk.i18n import N_, _
 
+log = logging.getLogger(__name__)
 SEED_CATALOG = Path(__file__).resolve().parent.parent / "assets" / "catalog" / "seed_catalog.json"
+SYNCED_CATALOG = "catalog.json"  # in the state directory, written whole by the agent (kiosk.agent)
 
 Mode = Literal["online", "proxy", "joint", "query"]
 # Chinese msgids (kiosk.i18n): translate with _() where they are shown.
@@ -90,6 +93,22 @@ class Catalog(_Model):
 def load_catalog(path: Path = SEED_CATALOG) -> Catalog:
     data = json.loads(path.read_text(encoding="utf-8"))
     return Catalog(version=data["version"], items=data["items"])
+
+
+def synced_catalog_file(state_dir: Path) -> Path:
+    return state_dir / SYNCED_CATALOG
+
+
+def current_catalog(state_dir: Path) -> Catalog:
+    """The catalog the platform sent last (synced by the agent), else the seed shipped with the
+    software; a synced file that cannot be read or does not validate is logged and skipped."""
+    path = synced_catalog_file(state_dir)
+    if path.exists():
+        try:
+            return load_catalog(path)
+        except (OSError, ValueError, KeyError) as err:  # ValueError: bad JSON, or pydantic's validation
+            log.error("synced catalog %s unusable (%s): the seed catalog is used", path, type(err).__name__)
+    return load_catalog()
 
 
 # -- availability: an item needs every one of its devices working -------------------------------

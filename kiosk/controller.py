@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import memory, metrics
-from kiosk.catalog import Item
+from kiosk.catalog import Item, current_catalog, synced_catalog_file
 from kiosk.flow import Flow, FlowError
 from kiosk.help_request import clear_help, request_help
 from kiosk.i18n import _
@@ -32,6 +32,7 @@ class KioskController:
         self.sessions_today = 0
         self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
         self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
+        self._catalog_stamp: int | None = None  # mtime of the synced catalog last looked at
 
     @property
     def elderly(self) -> bool:
@@ -53,6 +54,25 @@ class KioskController:
             installed = self.services.config.devices.keys()
             state = devices_state(self.services.catalog.items, states, installed)
         return state
+
+    def refresh_catalog(self) -> bool:
+        """Between two citizens: take up the catalog the agent synced since (True when it changed)."""
+        if self.session is not None:
+            return False
+        state_dir = self.services.config.storage.state_dir
+        try:
+            stamp = synced_catalog_file(state_dir).stat().st_mtime_ns
+        except OSError:  # none synced yet
+            return False
+        if stamp == self._catalog_stamp:
+            return False
+        self._catalog_stamp = stamp
+        catalog = current_catalog(state_dir)
+        if catalog.version == self.services.catalog.version:
+            return False
+        log.info("catalog %s → %s", self.services.catalog.version, catalog.version)
+        self.services.catalog = catalog
+        return True
 
     def start(self, item: Item, mode: str = "online") -> Flow:
         """Raises FlowError (with what to do instead) when the kiosk cannot take a case now."""

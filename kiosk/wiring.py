@@ -17,7 +17,7 @@ from devices.manager import DeviceManager, ManagedDevice
 from devices.printer import A4Printer, ReceiptPrinter
 from devices.scanner import open_scanner
 from devices.simhost import SimHost
-from kiosk.catalog import load_catalog
+from kiosk.catalog import current_catalog
 from kiosk.config import Config, ConfigError
 from kiosk.controller import KioskController
 from kiosk.face import FaceDetector
@@ -110,7 +110,7 @@ def open_terminal(config: Config) -> Iterator[Terminal]:
         stack.callback(platform.close)
         services = Services(
             config=config,
-            catalog=load_catalog(),
+            catalog=current_catalog(config.storage.state_dir),  # the agent's last sync, or the seed
             idcard=ManagedDevice(manager, "idcard"),
             camera=ManagedDevice(manager, "face_camera"),
             face_detector=FaceDetector(config.face.detector_model),

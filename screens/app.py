@@ -397,6 +397,9 @@ class KioskApp(App):
         """Between sessions only: a citizen already at work finishes (or is told at submit)."""
         if self.controller.session is not None or self.manager.current not in ("home", "closed"):
             return
+        if self.controller.refresh_catalog():  # a new catalog from the platform: index it now
+            catalog = self.manager.get_screen("catalog")
+            threading.Thread(target=catalog.index, daemon=True, name="catalog-index").start()
         service = self.controller.service_state()
         closed = self.manager.get_screen("closed")
         if not service.in_service and (self.manager.current != "closed" or closed.message != service.message):
