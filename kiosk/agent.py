@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk import metrics, metrics_export, sdnotify
 from kiosk.atomic_file import atomic_write
-from kiosk.catalog import Catalog, current_catalog, synced_catalog_file
+from kiosk.catalog import Catalog, CatalogSource, current_catalog, synced_catalog_file
 from kiosk.config import Config
 from kiosk.help_request import pending_help
 from kiosk.outbox import Outbox
@@ -72,6 +72,8 @@ class Agent:
         say so (out of service, a `storage` entry needing maintenance)."""
         self.config, self.outbox, self.client, self.state = config, outbox, client, state
         self.guard = guard or ServiceGuard(config.storage, state)
+        # The device rule on the catalog the UI uses: heartbeat and /metrics say what the citizen sees.
+        self.guard.use_catalog(CatalogSource(config.storage.state_dir), config.devices.keys())
         self._secret = app_secret
         self._clock = clock
         self._started = clock()

@@ -99,6 +99,24 @@ def synced_catalog_file(state_dir: Path) -> Path:
     return state_dir / SYNCED_CATALOG
 
 
+class CatalogSource:
+    """`source()` is the current catalog (see current_catalog), read again only when the agent has
+    written a new file since."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._state_dir = state_dir
+        self._read: tuple[int | None, Catalog] | None = None
+
+    def __call__(self) -> Catalog:
+        try:
+            stamp: int | None = synced_catalog_file(self._state_dir).stat().st_mtime_ns
+        except OSError:  # none synced yet
+            stamp = None
+        if self._read is None or self._read[0] != stamp:
+            self._read = (stamp, current_catalog(self._state_dir))
+        return self._read[1]
+
+
 def current_catalog(state_dir: Path) -> Catalog:
     """The catalog the platform sent last (synced by the agent), else the seed shipped with the
     software; a synced file that cannot be read or does not validate is logged and skipped."""

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import memory, metrics
-from kiosk.catalog import Item, current_catalog, synced_catalog_file
+from kiosk.catalog import CatalogSource, Item
 from kiosk.flow import Flow, FlowError
 from kiosk.help_request import clear_help, request_help
 from kiosk.i18n import _
-from kiosk.service import IN_SERVICE, ServiceState, devices_state
+from kiosk.service import IN_SERVICE, ServiceState
 from kiosk.services import Services
 from kiosk.session import IdleState, IdleTimer, Session
 
@@ -32,7 +32,9 @@ class KioskController:
         self.sessions_today = 0
         self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
         self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
-        self._catalog_stamp: int | None = None  # mtime of the synced catalog last looked at
+        self._synced_catalog = CatalogSource(services.config.storage.state_dir)
+        if services.guard is not None:  # closed while a device every item needs is down
+            services.guard.use_catalog(lambda: self.services.catalog, services.config.devices.keys())
 
     @property
     def elderly(self) -> bool:
@@ -47,27 +49,15 @@ class KioskController:
         self._elderly = on
 
     def service_state(self) -> ServiceState:
+        """Every rule of kiosk.service; the guard applies the device rule to this catalog."""
         guard = self.services.guard
-        state = IN_SERVICE if guard is None else guard.check()
-        if state.in_service and self.services.state is not None:
-            states = {row["name"]: row["state"] for row in self.services.state.statuses()}
-            installed = self.services.config.devices.keys()
-            state = devices_state(self.services.catalog.items, states, installed)
-        return state
+        return IN_SERVICE if guard is None else guard.check()
 
     def refresh_catalog(self) -> bool:
         """Between two citizens: take up the catalog the agent synced since (True when it changed)."""
         if self.session is not None:
             return False
-        state_dir = self.services.config.storage.state_dir
-        try:
-            stamp = synced_catalog_file(state_dir).stat().st_mtime_ns
-        except OSError:  # none synced yet
-            return False
-        if stamp == self._catalog_stamp:
-            return False
-        self._catalog_stamp = stamp
-        catalog = current_catalog(state_dir)
+        catalog = self._synced_catalog()
         if catalog.version == self.services.catalog.version:
             return False
         log.info("catalog %s → %s", self.services.catalog.version, catalog.version)

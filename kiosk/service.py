@@ -5,9 +5,11 @@ then be turned away. So storage is checked before a session starts, not only at 
 - the operator's `out_of_service` command (flag `in_service` in the state DB);
 - the outbox could not be opened (damaged file) or its last write failed (disk full);
 - free space in the state directory is below `storage.min_free_mb`;
-- a device that every item needs is down (`devices_state`, checked by the UI's controller).
+- a device that every item needs is down (`devices_state`, from the device states in the state DB and
+  the catalog the guard is given with `use_catalog`).
 Each reason clears by itself once its cause is gone (except a damaged file, which needs a technician
-and a restart). The UI and the agent each keep a guard; the agent reports it in the heartbeat.
+and a restart). The UI and the agent each keep a guard: the UI closes by it, the agent reports it in the
+heartbeat and in `/metrics` (`kiosk_in_service`), so operators see the same answer the citizen does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.catalog import Item, unavailable_reason
+from kiosk.catalog import Catalog, Item, unavailable_reason
 from kiosk.config import StorageConfig
 from kiosk.i18n import N_
 
@@ -83,6 +85,13 @@ class ServiceGuard:
         self._failed_write: tuple[str, float] | None = None
         self.hold_s = WRITE_FAILURE_HOLD_S
         self._lock = threading.Lock()
+        self._catalog: Callable[[], Catalog] | None = None
+        self._installed: Collection[str] = ()
+
+    def use_catalog(self, catalog: Callable[[], Catalog], installed: Collection[str]) -> None:
+        """Apply the device rule too: `catalog()` is the catalog in use, `installed` the configured
+        device roles (their states come from the state DB given as `flags`)."""
+        self._catalog, self._installed = catalog, installed
 
     def outbox_failed(self, reason: str) -> None:
         """A write to the outbox failed (`OutboxUnavailable.reason`); no new case until it can work."""
@@ -111,4 +120,7 @@ class ServiceGuard:
                 log.info("outbox write failure cleared: %d MB free", self.free_mb())
         if low:
             return ServiceState(False, "disk_low", CLOSED_STORAGE)
+        if self._catalog is not None and self._flags is not None:
+            states = {row["name"]: row["state"] for row in self._flags.statuses()}
+            return devices_state(self._catalog().items, states, self._installed)
         return IN_SERVICE

@@ -142,3 +142,16 @@ def test_a_citizen_calling_for_staff_reaches_the_fleet_page(terminal):
     mine = next(x for x in fleet if x["terminal_id"] == TERMINAL)
     (call,) = [d for d in mine["devices_needing_action"] if d["name"] == "help"]
     assert call["action"] == "clear"
+
+
+def test_heartbeat_says_out_of_service_when_a_device_every_item_needs_is_down(terminal):
+    t = terminal
+    t.state.record_status(
+        DeviceStatus("idcard", "idcard_reader", DeviceState.NO_DEVICE, {}, Action.MAINTENANCE)
+    )
+    assert t.agent.heartbeat_body()["in_service"] is False  # the screen says 暂停服务: so do operators
+    t.state.record_status(
+        DeviceStatus("document_camera", "camera", DeviceState.NO_DEVICE, {}, Action.MAINTENANCE)
+    )
+    t.state.record_status(DeviceStatus("idcard", "idcard_reader", DeviceState.ONLINE, {}, None))
+    assert t.agent.heartbeat_body()["in_service"] is True  # only some items need the document camera

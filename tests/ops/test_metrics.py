@@ -118,7 +118,7 @@ def test_scrape_reflects_devices_outbox_and_help(terminal):
     assert value(s, "kiosk_outbox_available") == 1
     assert value(s, "kiosk_help_request_waiting") == 1
     assert value(s, "kiosk_help_request_waiting_seconds") == 42
-    assert value(s, "kiosk_in_service") == 1
+    assert value(s, "kiosk_in_service") == 0  # every item needs the reader: 暂停服务, as on the screen
     assert value(s, "kiosk_terminal_info", terminal_id=TERMINAL, version=metadata.version("kiosk")) == 1
     assert value(s, "kiosk_disk_free_bytes") > 0
     assert value(s, "kiosk_last_heartbeat_success_timestamp_seconds") == 0  # none accepted yet: alerts
@@ -133,6 +133,9 @@ def test_scrape_reflects_devices_outbox_and_help(terminal):
     assert value(s, "kiosk_printer_paper", device="printer", paper="low") == 1
     assert value(s, "kiosk_device_state", device="printer", kind="receipt_printer", state="online") == 1
     assert value(s, "kiosk_help_request_waiting") == 0
+    assert value(s, "kiosk_in_service") == 0
+    t.state.record_status(DeviceStatus("idcard", "idcard_reader", DeviceState.ONLINE, {}, None))
+    assert value(scrape(t.server.url), "kiosk_in_service") == 1  # the reader is back: so is the kiosk
 
 
 def test_every_exported_name_is_declared(terminal):
