@@ -133,7 +133,7 @@ class Agent:
                 "oldest_age_s": counts["oldest_pending_age_s"],
             },
             "disk_free_mb": free_mb,
-            "sessions_today": self.state.counters("kiosk").get("sessions", 0),
+            "sessions_today": metrics.sessions_today(self.state, self._clock()),
         }
 
     def _refused_cases(self) -> dict[str, Any] | None:

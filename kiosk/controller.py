@@ -29,7 +29,6 @@ class KioskController:
         self.session: Session | None = None
         self.flow: Flow | None = None
         self._elderly = False
-        self.sessions_today = 0
         self.last_wiped: Session | None = None  # kept only so tests and the scenario can check the wipe
         self.last_outcome: dict[str, Any] | None = None  # non-personal: what the last session did
         self._synced_catalog = CatalogSource(services.config.storage.state_dir)
@@ -75,7 +74,8 @@ class KioskController:
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)
         self.flow.time_factor = ELDERLY_TIME_FACTOR if self.elderly else 1
-        self.sessions_today += 1
+        if self.services.state is not None:
+            metrics.record_session_start(self.services.state)
         self.idle.touch()
         log.info("session %s started item=%s mode=%s", self.session.id[:8], item.code, mode)
         return self.flow

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import datetime as dt
 import json
 import logging
 import sqlite3
@@ -183,6 +184,26 @@ def _observe(
 def record_session(state: Any, result: str) -> None:
     """A citizen session ended: `submitted` (an application was stored), `abandoned` or `timeout`."""
     _safe_add(state, _inc(SESSIONS, {"result": _closed(result, SESSION_RESULTS)}))
+
+
+SESSIONS_BY_DAY = "sessions_by_day"  # state DB counters: one per local date (the heartbeat's figure)
+_CHINA = dt.timezone(dt.timedelta(hours=8))  # the service halls' day (no daylight saving in China)
+
+
+def _day(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, _CHINA).date().isoformat()
+
+
+def record_session_start(state: Any, now: float | None = None) -> None:
+    """A citizen started a session: counted for the heartbeat's `sessions_today` (§5.11)."""
+    try:
+        state.bump(SESSIONS_BY_DAY, _day(time.time() if now is None else now))
+    except (sqlite3.Error, OSError) as err:
+        log.warning("metrics: could not count a session: %s", type(err).__name__)
+
+
+def sessions_today(state: Any, now: float) -> int:
+    return state.counters(SESSIONS_BY_DAY).get(_day(now), 0)
 
 
 def record_submission(state: Any, result: str) -> None:

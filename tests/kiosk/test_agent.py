@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from types import SimpleNamespace
 
 import pytest
 import requests
 
 from devices.base import Action, DeviceState, DeviceStatus
+from kiosk import metrics
 from kiosk.agent import Agent
 from kiosk.application import canonical_json
 from kiosk.demo import demo_config
@@ -155,3 +157,11 @@ def test_heartbeat_says_out_of_service_when_a_device_every_item_needs_is_down(te
     )
     t.state.record_status(DeviceStatus("idcard", "idcard_reader", DeviceState.ONLINE, {}, None))
     assert t.agent.heartbeat_body()["in_service"] is True  # only some items need the document camera
+
+
+def test_heartbeat_counts_the_sessions_started_today(terminal):
+    t = terminal
+    now = time.time()
+    for at in (now - 86_400, now, now):  # yesterday's session is not today's
+        metrics.record_session_start(t.state, at)
+    assert t.agent.heartbeat_body()["sessions_today"] == 2

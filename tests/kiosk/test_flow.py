@@ -400,3 +400,11 @@ def test_items_without_materials_skip_their_steps(kiosk):
     assert flow.submit_form({"phone": "13800138000"}) == {}
     assert flow.step is Step.REVIEW and flow.current_material is None
     assert not {Step.LICENSES, Step.MATERIALS, Step.COMMITMENT, Step.DELIVERY} & set(steps)
+
+
+def test_each_session_started_is_counted_for_the_heartbeat(kiosk):
+    from kiosk import metrics
+
+    start(kiosk)
+    start(kiosk)
+    assert metrics.sessions_today(kiosk.controller.services.state, time.time()) == 2
