@@ -32,7 +32,7 @@ from kiosk.state import StateDB
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 60.0
-CATALOG_SYNC_S = 3600.0  # the platform publishes catalog changes rarely; `sync_catalog` forces one
+CATALOG_SYNC_S = 3600.0  # hourly chores: catalog version check (`sync_catalog` forces one), outbox pruning
 _UNKNOWN_BACKLOG = {"pending": 0, "sending": 0, "oldest_pending_age_s": None}  # outbox unreadable
 
 
@@ -44,6 +44,7 @@ class CycleReport:
     commands: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     catalog: str | None = None  # what a catalog check found, when the cycle made one
+    pruned: int = 0  # delivered outbox records deleted after their retention (same hourly check)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class CycleReport:
             "commands": self.commands,
             "error": self.error,
             "catalog": self.catalog,
+            "pruned": self.pruned,
         }
 
 
@@ -102,6 +104,8 @@ class Agent:
             self._handle(command, report)
         if self._clock() >= self._next_catalog_sync:  # at start, then hourly; or by command (above)
             report.catalog = self._sync_catalog()[1]
+            if self.outbox is not None:
+                report.pruned = self.outbox.prune_delivered()
         return report
 
     def heartbeat_body(self) -> dict[str, Any]:

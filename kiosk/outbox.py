@@ -64,6 +64,9 @@ MATERIAL_TYPES = ("image/jpeg", "image/png", "application/pdf")  # §5.6
 _MATERIAL_REF = "outbox-material:"
 STATES = ("pending", "sending", "delivered", "failed")
 KEY_BYTES = 32
+# Delivered records (sealed bodies: scanned pages, signatures) are kept as long as the platform keeps
+# an idempotency key (§3: 7 days), then deleted: the file does not grow for the terminal's lifetime.
+DELIVERED_KEPT_S = 7 * 86400
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 
@@ -568,6 +571,21 @@ class Outbox:
         if row[2] is None:
             return None
         return json.loads(self._sealers[row[0]].open(row[1], row[2], _aad(record_id, "response")))
+
+    def prune_delivered(self, older_than_s: float = DELIVERED_KEPT_S) -> int:
+        """Delete records delivered more than `older_than_s` ago whose case has nothing left to send
+        (an application still pending needs its delivered materials' ids). Failed records stay for
+        staff. Returns how many went; their pages are reused by SQLite, so the file stops growing."""
+        with self._tx():
+            gone = self._db.execute(
+                "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbox AS e WHERE e.session_ref = outbox.session_ref "
+                "AND e.state IN ('pending', 'sending'))",
+                (self._clock() - older_than_s,),
+            ).rowcount
+        if gone:
+            log.info("outbox: %d delivered records older than %d days deleted", gone, older_than_s // 86400)
+        return gone
 
     def counts(self) -> dict[str, Any]:
         with self._lock:

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from PIL import Image
 
 from kiosk.idnumber import check_character
-from kiosk.outbox import Outbox, OutboxUnavailable, load_or_create_key, material_ref
+from kiosk.outbox import DELIVERED_KEPT_S, Outbox, OutboxUnavailable, load_or_create_key, material_ref
 from kiosk.platform import PlatformClient, PlatformError, PlatformTransportError, json_body
 from kiosk.platform_sim import ServerThread
 from kiosk.platform_sim.core import rfc3339
@@ -464,3 +464,34 @@ def test_full_disk_stores_nothing_of_the_case(tmp_path: Path, key: bytes) -> Non
             case_with_scan(box, "p", "s1", [os.urandom(64 * 1024)])
         assert err.value.reason == "full"
         assert box.counts()["pending"] == 1  # no orphan material left behind by the failed case
+
+
+def test_delivered_records_are_deleted_after_the_idempotency_window(tmp_path: Path, key: bytes) -> None:
+    clock = Clock()
+    refused = PlatformError(40001, "bad rating", http_status=400)
+    # Case A: its material goes, its application waits for the platform. Case B: done. Case F: refused.
+    fake = Scripted(
+        {"rating_id": "r-b"},
+        refused,
+        {"material_id": "MAT1", "size": len(PAGE)},
+        PlatformTransportError("down"),  # the drain stops here until the next cycle
+    )
+    with Outbox(tmp_path / "o.db", key, clock=clock) as box:
+        rating_b = box.enqueue("rating", b"b", session_ref="B")
+        rating_f = box.enqueue("rating", b"f", session_ref="F")
+        app_a = case_with_scan(box, "p", "A", [PAGE])
+        box.deliver_pending(fake)
+        clock.now += DELIVERED_KEPT_S - 60
+        assert box.prune_delivered() == 0  # within the platform's 7 days: kept
+        clock.now += 120
+        assert box.prune_delivered() == 1  # B's rating; A's material is still needed by A's application
+        with pytest.raises(KeyError):
+            box.get(rating_b.id)
+        counts = box.counts()
+        assert (counts["delivered"], counts["pending"], counts["failed"]) == (1, 1, 1)
+        fake.answers.append({"case_no": "KS-A"})
+        assert [r.state for r in box.deliver_pending(fake)] == ["delivered"]
+        assert json.loads(box.body(app_a))["materials"][0]["material_ids"] == ["MAT1"]
+        clock.now += DELIVERED_KEPT_S + 1
+        assert box.prune_delivered() == 2  # A's material and application
+        assert box.get(rating_f.id).state == "failed"  # staff follow refusals up: kept
