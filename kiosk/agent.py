@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk import metrics, metrics_export, sdnotify
 from kiosk.atomic_file import atomic_write
-from kiosk.catalog import Catalog, CatalogSource, current_catalog, synced_catalog_file
+from kiosk.catalog import Catalog, CatalogSource, synced_catalog_file
 from kiosk.config import Config
 from kiosk.help_request import pending_help
 from kiosk.outbox import Outbox
@@ -75,7 +75,8 @@ class Agent:
         self.config, self.outbox, self.client, self.state = config, outbox, client, state
         self.guard = guard or ServiceGuard(config.storage, state)
         # The device rule on the catalog the UI uses: heartbeat and /metrics say what the citizen sees.
-        self.guard.use_catalog(CatalogSource(config.storage.state_dir), config.devices.keys())
+        self._catalog = CatalogSource(config.storage.state_dir)
+        self.guard.use_catalog(self._catalog, config.devices.keys())
         self._secret = app_secret
         self._clock = clock
         self._started = clock()
@@ -180,7 +181,7 @@ class Agent:
         """Fetch the catalog if the platform has a newer version than the terminal's (§5.2
         since_version); the UI takes it up between two citizens."""
         state_dir = self.config.storage.state_dir
-        current = current_catalog(state_dir).version
+        current = self._catalog().version
         try:
             data = self.client.get_catalog(self.config.terminal.region_code, since_version=current)
         except PlatformError as err:
