@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -253,12 +254,28 @@ class CameraActor:
         self._asked: str | None = None
         self._lock = threading.Lock()
         self.reset()
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
         # Calibrate every movement now, in the background, so none is late when it is asked for.
-        threading.Thread(target=self._prepare, daemon=True, name="face-actor-prepare").start()
+        self._start(self._prepare, name="face-actor-prepare")
+
+    def _start(self, target: Callable[..., None], *args: object, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name=name)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Wait for the actor's threads before the process exits: one still inside OpenCV while the
+        interpreter shuts down aborts the process ("terminate called without an active exception")."""
+        self._closing.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
 
     def _prepare(self) -> None:
         detector = _default_detector()  # its own: an OpenCV net serves one thread at a time
         for challenge in Challenge:
+            if self._closing.is_set():
+                return
             head_movement(self.view, challenge, 12, detector=detector)
 
     def reset(self) -> None:
@@ -278,7 +295,7 @@ class CameraActor:
                 return
             self._asked = str(challenge)
             self._again_after = float("inf")  # until this movement is on the camera
-        threading.Thread(target=self._move, args=(challenge,), daemon=True, name="face-actor").start()
+        self._start(self._move, challenge, name="face-actor")
 
     def _move(self, challenge: Challenge | str) -> None:
         moving = head_movement(self.view, challenge, 12, detector=self._detector, seed=len(str(challenge)))

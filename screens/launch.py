@@ -44,13 +44,17 @@ def run_ui(
     from screens.app import KioskApp
 
     app = KioskApp(terminal.controller, font_path=font)
-    app.simulated_face = _simulated_citizen(terminal, config)
-    if scenario is None:
-        app.run()
-        return 0
-    from screens.scenario import ScenarioRunner
+    app.simulated_face = actor = _simulated_citizen(terminal, config)
+    try:
+        if scenario is None:
+            app.run()
+            return 0
+        from screens.scenario import ScenarioRunner
 
-    runner = ScenarioRunner(app, terminal, scenario, artifacts or Path("artifacts"), server=server)
-    app.bind(on_start=lambda *_: runner.start())
-    app.run()
-    return runner.exit_code
+        runner = ScenarioRunner(app, terminal, scenario, artifacts or Path("artifacts"), server=server)
+        app.bind(on_start=lambda *_: runner.start())
+        app.run()
+        return runner.exit_code
+    finally:
+        if actor is not None:  # a scenario may have taken it from the app (face_replay)
+            actor.close()
