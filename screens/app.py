@@ -290,10 +290,15 @@ class KioskApp(App):
         except FlowError as err:  # out of service since the citizen came in: say so, then close
             self.screen.show_error(err.message)
             return
-        # -1: before this frame is drawn, once the flow's action has returned (a step made by a touch
-        # shows its screen in the same frame, not one frame later).
-        flow.on_step(lambda step: Clock.schedule_once(lambda _dt: self._follow(flow, step), -1))
+        flow.on_step(lambda step: self._schedule_follow(flow, step))
         flow.begin()
+
+    def _schedule_follow(self, flow: Any, step: Step) -> None:
+        # A step made by a touch (on this thread): before this frame is drawn (-1), once the flow's
+        # action has returned, so its screen shows in the same frame. A step a worker made (face
+        # verified, card read): the next frame, the Clock's plain cross-thread path.
+        on_ui_thread = threading.current_thread() is threading.main_thread()
+        Clock.schedule_once(lambda _dt: self._follow(flow, step), -1 if on_ui_thread else 0)
 
     def _follow(self, flow: Any, step: Step) -> None:
         if self.controller.flow is not flow:
