@@ -102,6 +102,8 @@ class KioskController:
             }
             self.session.wipe()
             self.last_wiped = self.session
+            if self.services.face_detector is not None:  # built again by the next face check
+                self.services.face_detector.release()
             memory.release_freed_later()  # the wiped session's frames and pages go back to the system
         self.session, self.flow = None, None
 

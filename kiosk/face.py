@@ -136,9 +136,25 @@ class FaceDetector:
             raise FileNotFoundError(
                 f"face detector model not found: {model_path} (config [face] detector_model)"
             )
-        self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 50)
+        self._model, self._score_threshold = model_path, score_threshold
+        self._net: cv2.FaceDetectorYN | None = None
         self._size: tuple[int, int] | None = None
         self.thresholds = thresholds or QualityThresholds()
+
+    def release(self) -> None:
+        """Let the net go until the next detection builds it again. The kiosk's detector works for a
+        few seconds per session; at 640×480 its net holds ~20 MB that the home screen has no use for."""
+        self._net, self._size = None, None
+
+    def _ready_net(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
+        net = self._net
+        if net is None:  # built here, not at start: ~15 ms, once per session
+            net = cv2.FaceDetectorYN.create(str(self._model), "", size, self._score_threshold, 0.3, 50)
+            self._net, self._size = net, size
+        elif size != self._size:  # re-sizing the net costs more than a detection
+            net.setInputSize(size)
+            self._size = size
+        return net
 
     def detect(self, frame: np.ndarray) -> np.ndarray:
         """Rows of [x, y, w, h, 5 landmarks (x, y), score] in frame coordinates; empty when no face."""
@@ -149,11 +165,7 @@ class FaceDetector:
             small = cv2.resize(
                 frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
             )
-        size = (small.shape[1], small.shape[0])
-        if size != self._size:  # re-sizing the net costs more than a detection
-            self._net.setInputSize(size)
-            self._size = size
-        _, faces = self._net.detect(small)
+        _, faces = self._ready_net((small.shape[1], small.shape[0])).detect(small)
         if faces is None:
             return np.empty((0, 15), np.float32)
         if scale < 1.0:

@@ -19,6 +19,7 @@ How a runner drives the camera: show `neutral(view)` frames until the face check
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -31,6 +32,8 @@ import numpy as np
 
 from kiosk.face import FaceDetector, Pose, estimate_pose
 from kiosk.liveness import Challenge, pose_delta, threshold
+
+log = logging.getLogger(__name__)
 
 # (angle in degrees, head bump depth, nose bump depth) tried in order until the detector agrees.
 # The mouth bump has negative depth (it moves the other way): YuNet follows a head raised with the mouth
@@ -176,20 +179,38 @@ def head_movement(
 
     `image` is a camera-like frame with one face (e.g. `kiosk_view(photo)`). Raises ValueError when the
     detector cannot be made to see the movement on this photo."""
-    challenge = Challenge(challenge)
-    detector = detector or _default_detector()
-    angle, head, nose, mouth = _calibrate(image, challenge, detector)
-    face = _one_face(detector, image)
-    rng = np.random.default_rng(seed)
-    frames = max(frames, 5)
-    out = []
-    for i in range(frames):
-        # Up for 40 %, held at the peak for 20 %, back for 40 %: the peak is seen on several frames.
-        t = i / (frames - 1)
-        amount = min(1.0, t / 0.4) if t <= 0.5 else min(1.0, (1.0 - t) / 0.4)
-        yaw, pitch = _angles(challenge, angle * amount)
-        out.append(_noisy(_warp(image, face, yaw, pitch, head, nose, mouth), rng, noise))
-    return out
+    return Movement.calibrated(image, challenge, detector or _default_detector()).play(
+        frames, seed=seed, noise=noise
+    )
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One challenge's movement, calibrated on one image: playing it needs no detector."""
+
+    image: np.ndarray
+    face: np.ndarray
+    challenge: Challenge
+    warp: tuple[float, float, float, float]  # angle, head, nose, mouth
+
+    @classmethod
+    def calibrated(cls, image: np.ndarray, challenge: Challenge | str, detector: FaceDetector) -> Movement:
+        challenge = Challenge(challenge)
+        warp = _calibrate(image, challenge, detector)
+        return cls(image, _one_face(detector, image), challenge, warp)
+
+    def play(self, frames: int = 12, *, seed: int | None = None, noise: float = 2.0) -> list[np.ndarray]:
+        angle, head, nose, mouth = self.warp
+        rng = np.random.default_rng(seed)
+        frames = max(frames, 5)
+        out = []
+        for i in range(frames):
+            # Up for 40 %, held at the peak for 20 %, back for 40 %: the peak is seen on several frames.
+            t = i / (frames - 1)
+            amount = min(1.0, t / 0.4) if t <= 0.5 else min(1.0, (1.0 - t) / 0.4)
+            yaw, pitch = _angles(self.challenge, angle * amount)
+            out.append(_noisy(_warp(self.image, self.face, yaw, pitch, head, nose, mouth), rng, noise))
+        return out
 
 
 def measured_pose(image: np.ndarray, detector: FaceDetector | None = None) -> Pose | None:
@@ -243,21 +264,27 @@ class FaceActor:
 class CameraActor:
     """The simulated citizen in front of a *simulated camera* (the demo and the scenario runner): the
     camera plays the face held still, and each new challenge the face check asks for is played as a
-    head movement, then still again. Movements are prepared on a thread of their own (calibrating one
-    takes a moment), so `observe` can be called from the UI thread."""
+    head movement, then still again.
+
+    Everything is prepared on a thread of its own, off the UI's start: the camera view of the photo,
+    the face at rest, and every movement calibrated once with a face detector that is then let go (a
+    YuNet net holds ~20 MB; playing a calibrated movement needs none). `observe` and `reset` may be
+    called from the UI thread at any time; what they ask for is played once the preparation is done."""
+
+    REST_FRAMES = 10  # a short loop of sensor noise: consecutive frames differ, as a live camera's do
 
     def __init__(self, camera: object, photo: np.ndarray, *, fps: float = 15.0) -> None:
         self._camera, self._fps = camera, fps
-        self._detector = _default_detector()
-        self.view = kiosk_view(photo, self._detector)
-        self._rest = neutral(self.view, 30, seed=0)
+        self._movements: dict[Challenge, Movement] = {}
+        self._rest: list[np.ndarray] | None = None
+        self.view: np.ndarray | None = None  # the photo as the camera sees it, once prepared
         self._asked: str | None = None
+        self._again_after = float("inf")
         self._lock = threading.Lock()
-        self.reset()
         self._closing = threading.Event()
+        self._prepared = threading.Event()
         self._threads: list[threading.Thread] = []
-        # Calibrate every movement now, in the background, so none is late when it is asked for.
-        self._start(self._prepare, name="face-actor-prepare")
+        self._start(self._prepare, photo, name="face-actor-prepare")
 
     def _start(self, target: Callable[..., None], *args: object, name: str) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=name)
@@ -271,18 +298,32 @@ class CameraActor:
         for thread in self._threads:
             thread.join(timeout_s)
 
-    def _prepare(self) -> None:
-        detector = _default_detector()  # its own: an OpenCV net serves one thread at a time
-        for challenge in Challenge:
-            if self._closing.is_set():
-                return
-            head_movement(self.view, challenge, 12, detector=detector)
+    def wait_prepared(self, timeout_s: float | None = None) -> bool:
+        return self._prepared.wait(timeout_s)
+
+    def _prepare(self, photo: np.ndarray) -> None:
+        try:
+            detector = _default_detector()
+            self.view = view = kiosk_view(photo, detector)
+            with self._lock:
+                self._rest = neutral(view, self.REST_FRAMES, seed=0)
+            self._camera.show(self._rest, loop=True)  # type: ignore[attr-defined]
+            for challenge in Challenge:
+                if self._closing.is_set():
+                    return
+                self._movements[challenge] = Movement.calibrated(view, challenge, detector)
+        except ValueError as err:  # a photo the detector cannot use: the citizen stays still
+            log.warning("simulated citizen: %s", err)
+        finally:
+            self._prepared.set()
 
     def reset(self) -> None:
         """A new check: challenges may repeat, and the face is back at rest."""
         with self._lock:
             self._asked, self._again_after = None, float("inf")
-        self._camera.show(self._rest, loop=True)  # type: ignore[attr-defined]
+            rest = self._rest
+        if rest is not None:  # else the preparation shows it when it has made it
+            self._camera.show(rest, loop=True)  # type: ignore[attr-defined]
 
     def observe(self, update: object) -> None:
         challenge = getattr(update, "challenge", None)
@@ -295,10 +336,16 @@ class CameraActor:
                 return
             self._asked = str(challenge)
             self._again_after = float("inf")  # until this movement is on the camera
-        self._start(self._move, challenge, name="face-actor")
+        self._start(self._move, Challenge(challenge), name="face-actor")
 
-    def _move(self, challenge: Challenge | str) -> None:
-        moving = head_movement(self.view, challenge, 12, detector=self._detector, seed=len(str(challenge)))
+    def _move(self, challenge: Challenge) -> None:
+        while not self._prepared.wait(0.5):
+            if self._closing.is_set():
+                return
+        movement = self._movements.get(challenge)
+        if movement is None or self._rest is None:
+            return  # the preparation failed (logged)
+        moving = movement.play(12, seed=len(str(challenge)))
         # Then rest "for ever" (an hour): show_sequence stops at its end.
         segments = [(moving, len(moving) / self._fps), (self._rest, 3600.0)]
         self._camera.show_sequence(segments)  # type: ignore[attr-defined]

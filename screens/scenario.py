@@ -369,6 +369,7 @@ class ScenarioRunner(JourneyScenarios):
         from kiosk.facepose_sim import still
 
         actor, self.app.simulated_face = self.app.simulated_face, None  # nobody follows the prompts
+        yield from self.wait(lambda: actor.wait_prepared(0), "the simulated citizen's camera view")
         self.terminal.sims.cameras["face_camera"].show(still(actor.view, 1), loop=True)
         yield from self._to_face(DEMO_ITEM)
         attempts = self.app.controller.services.config.face.attempts_before_staff
