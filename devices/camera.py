@@ -9,6 +9,12 @@ pipeline take the newest frame without waiting or copying.
 A real camera that stops delivering (unplugged, USB reset) is released and reopened with backoff by
 its capture thread; meanwhile `status()` says NO_DEVICE (the device node is gone) or OFFLINE and
 `read_frame()` fails at once with DEVICE_NOT_READY. Frames are never logged.
+
+A camera streams only while it is used: once nobody has asked for a frame for `idle_s` (15 s), the
+capture is released and the last frame let go, and the next `read_frame()` or `latest()` starts it
+again (that read waits up to RESUME_GRACE_S longer). A kiosk spends most of its day on the home
+screen: its cameras' lights stay off in front of passers-by, and a 12 MP document camera does not
+decode frames nobody looks at (a core's worth of MJPEG) nor hold them (~70 MB with OpenCV's own).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ MSG_NO_PICTURE = N_("摄像头暂时没有画面，请稍后再试；如仍不�
 _NOT_READY = MSG_NOT_READY  # the old private name
 _BLANK_STD = 2.0  # a frame whose grey levels vary less than this is blank (capped lens, dead sensor)
 _JOIN_S = 3.0  # a capture thread stuck in a driver read is abandoned (daemon) rather than hanging close
+IDLE_S = 15.0  # no frame asked for this long: the camera stops streaming until the next read
+RESUME_GRACE_S = 3.0  # a read that wakes a stopped camera waits this much longer (V4L2 start, exposure)
+_IDLE_CHECK_S = 2.0  # a stopped camera still looks for its device node this often (unplug detection)
 
 
 def frame_health(frame: np.ndarray) -> dict[str, object]:
@@ -83,6 +92,11 @@ class FrameBuffer:
         with self._cond:
             self._state, self._error = DeviceState.ONLINE, ""
 
+    def clear(self) -> None:
+        """Let the frame go (the camera stopped streaming); the link state stays as it is."""
+        with self._cond:
+            self._frame = None
+
     def link(self) -> tuple[DeviceState, str]:
         with self._cond:
             return self._state, self._error
@@ -117,6 +131,39 @@ class FrameBuffer:
                 self._cond.wait(remaining)
 
 
+class Demand:
+    """When a camera's frames were last wanted, for the thread that streams them: `idle()` once
+    nobody has asked for `idle_s`; `want()` (any read) wakes a stream that has stopped."""
+
+    def __init__(self, idle_s: float, wake: threading.Event) -> None:
+        self.idle_s, self.wake = idle_s, wake
+        self.streaming = True
+        self._at = time.monotonic()
+
+    def want(self) -> bool:
+        """Record a read; True when the stream had stopped (the read should allow for its start)."""
+        self._at = time.monotonic()  # before looking at `streaming`: see sleep_while_idle
+        if self.streaming:
+            return False
+        self.wake.set()
+        return True
+
+    def idle(self) -> bool:
+        return time.monotonic() - self._at > self.idle_s
+
+    def sleep_while_idle(
+        self, stop: threading.Event, every_s: float | None, check: Callable[[], None]
+    ) -> None:
+        """Stopped until a read (or `stop`), calling `check` every `every_s` meanwhile. `streaming`
+        is cleared before idle() is looked at again, so a read racing with the stop still wakes us."""
+        self.streaming = False
+        while not stop.is_set() and self.idle():
+            check()
+            self.wake.wait(every_s)
+            self.wake.clear()
+        self.streaming = True
+
+
 class _CameraLifecycle(Lifecycle):
     """Lifecycle (devices/lifecycle.py) shared by both cameras: `open()` claims, enables and starts
     the camera's thread; a disabled or released camera refuses `read_frame`. Counters: `frames`
@@ -137,10 +184,14 @@ class _CameraLifecycle(Lifecycle):
     def _details(self) -> dict[str, Any]:
         return {}
 
+    def _demand(self) -> Demand:
+        raise NotImplementedError
+
     def read_frame(self, timeout_s: float = 2.0) -> np.ndarray:
-        """A frame newer than the one this method returned last, waiting up to `timeout_s`. The
-        frame is the caller's own copy. DeviceError: SEQUENCE_ERROR when not open or disabled,
-        DEVICE_NOT_READY while the camera is gone, TIMEOUT when no new frame comes in time."""
+        """A frame newer than the one this method returned last, waiting up to `timeout_s` (plus
+        RESUME_GRACE_S when the camera had stopped streaming). The frame is the caller's own copy.
+        DeviceError: SEQUENCE_ERROR when not open or disabled, DEVICE_NOT_READY while the camera is
+        gone, TIMEOUT when no new frame comes in time."""
         with self._operation("read_frame"):
             frame = self._next_frame(timeout_s).copy()  # the buffer's frame is shared with latest()
         self._count("frames")
@@ -148,15 +199,18 @@ class _CameraLifecycle(Lifecycle):
 
     def latest(self) -> tuple[int, np.ndarray] | None:
         """(sequence number, frame) of the newest frame without waiting, or None (not enabled, no
-        frame yet, camera gone). Not a copy: callers must not modify it. A pipeline polls this and
-        skips work while the sequence number has not moved."""
+        frame yet, camera gone or starting). Not a copy: callers must not modify it. A pipeline polls
+        this and skips work while the sequence number has not moved."""
         if self._lc_state is not LifecycleState.ENABLED:
             return None
+        self._demand().want()
         return self._buffer().latest()
 
     def _next_frame(self, timeout_s: float) -> np.ndarray:
         if self._lc_state is LifecycleState.CLOSED:
             raise _not_open()
+        if self._demand().want():
+            timeout_s += RESUME_GRACE_S
         seq, frame = self._buffer().wait_newer(self._last_seq, timeout_s)
         with self._seq_lock:
             self._last_seq = max(self._last_seq, seq)
@@ -240,6 +294,7 @@ class Camera(_CameraLifecycle):
         capture_factory: CaptureFactory = opencv_capture,
         backoff: tuple[float, float] = (0.5, 8.0),
         failures_before_lost: int = 5,
+        idle_s: float = IDLE_S,
     ) -> None:
         parts = urlsplit(url)
         source: str | int = parts.path or parts.netloc
@@ -256,6 +311,7 @@ class Camera(_CameraLifecycle):
         self._resolution = ""
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wanted = Demand(idle_s, threading.Event())
         self._camera_init(f"camera:{self._source}")
 
     @classmethod
@@ -284,6 +340,9 @@ class Camera(_CameraLifecycle):
     def _buffer(self) -> FrameBuffer:
         return self._frames
 
+    def _demand(self) -> Demand:
+        return self._wanted
+
     def _details(self) -> dict[str, Any]:
         return {"resolution": self._resolution} if self._resolution else {}
 
@@ -295,6 +354,7 @@ class Camera(_CameraLifecycle):
             return  # open() again while open: UPOS no-op
         cap = self._connect()  # fails here, synchronously, when the camera is not there at all
         self._frames.restored()
+        self._wanted.want()  # streams from the open until it has been idle for a while
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(cap, self._stop), daemon=True, name=f"camera-{self.name}"
@@ -359,22 +419,32 @@ class Camera(_CameraLifecycle):
 
     def _run(self, cap: Capture | None, stop: threading.Event) -> None:
         """Capture thread: read as fast as the sensor delivers (cap.read blocks until the next frame);
-        after `failures_before_lost` failed reads in a row, release and reopen with backoff."""
+        after `failures_before_lost` failed reads in a row, release and reopen with backoff; when
+        nobody has wanted a frame for `idle_s`, release and wait for the next read."""
         delay, failures = self._backoff[0], 0
+        resuming = False
         try:
             while not stop.is_set():
+                if cap is not None and self._wanted.idle():
+                    cap.release()
+                    cap, resuming, frame = None, True, None  # `frame` would keep the last one alive
+                    self._frames.clear()
+                    self._wanted.sleep_while_idle(stop, _IDLE_CHECK_S, self._check_node_while_idle)
+                    continue
                 if cap is None:
                     try:
                         cap = self._connect()
                     except DeviceError as err:
+                        resuming = False  # a loss from here on: its return counts as a reconnect
                         self._frames.lost(self._gone_state(), err.detail)
                         stop.wait(delay)
                         delay = min(delay * 2, self._backoff[1])
                         continue
-                    log.info("camera %s: back", self.name)
-                    self._count("reconnects")
+                    if not resuming:
+                        log.info("camera %s: back", self.name)
+                        self._count("reconnects")
                     self._frames.restored()
-                    delay, failures = self._backoff[0], 0
+                    delay, failures, resuming = self._backoff[0], 0, False
                 frame = self._read(cap)
                 if frame is not None:
                     failures = 0
@@ -393,11 +463,21 @@ class Camera(_CameraLifecycle):
             if cap is not None:
                 cap.release()
 
+    def _check_node_while_idle(self) -> None:
+        """A stopped camera reads nothing, so an unplug shows only as its device node going away."""
+        gone = self._gone_state() is DeviceState.NO_DEVICE
+        state, _ = self._frames.link()
+        if gone and state is DeviceState.ONLINE:
+            self._frames.lost(DeviceState.NO_DEVICE, f"camera {self._source} unplugged while stopped")
+        elif not gone and state is DeviceState.NO_DEVICE:
+            self._frames.restored()
+
     def close(self) -> None:
         self._lc_close(self._close)
 
     def _close(self) -> None:
         self._stop.set()
+        self._wanted.wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(_JOIN_S)

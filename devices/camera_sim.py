@@ -28,7 +28,15 @@ import cv2
 import numpy as np
 
 from devices.base import Action, Completion, DeviceError, DeviceState
-from devices.camera import MSG_NOT_READY, FrameBuffer, _CameraLifecycle, _option, url_options
+from devices.camera import (
+    IDLE_S,
+    MSG_NOT_READY,
+    Demand,
+    FrameBuffer,
+    _CameraLifecycle,
+    _option,
+    url_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +161,9 @@ class CameraFeed:
     """The simulated sensor (see the module doc). Thread-safe; `show*` may be called while playing.
 
     While nothing new is due the player thread sleeps on an event: an ended or unplugged feed costs
-    no CPU, a playing one wakes once per frame.
+    no CPU, a playing one wakes once per frame. Like a real camera it stops once no driver has asked
+    for a frame for `idle_s` (devices/camera.py), and then also lets go of what it decoded from its
+    URL's source (the demo's 12 MP desk scene is 34 MB); the next read loads and plays it again.
     """
 
     def __init__(
@@ -165,11 +175,13 @@ class CameraFeed:
         width: int | None = None,
         height: int | None = None,
         script: Path | None = None,
+        idle_s: float = IDLE_S,
     ) -> None:
         if fps <= 0:
             raise DeviceError(Completion.UNSUPPORTED, MSG_NOT_READY, detail=f"sim camera fps={fps}")
         self.fps, self._loop, self._size = fps, loop, (width, height)
         self._initial: tuple[Source | None, Path | None] | None = (source, script)
+        self._reload: tuple[Source | None, Path | None] | None = None  # the plan is the URL's source
         self.buffer = FrameBuffer()
         self.key = str(script or source) if isinstance(script or source, (str, Path)) else f"feed-{id(self)}"
         self._lock = threading.Lock()
@@ -179,6 +191,7 @@ class CameraFeed:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.demand = Demand(idle_s, self._wake)
 
     @classmethod
     def from_url(cls, url: str, options: Mapping[str, Any] | None = None) -> CameraFeed:
@@ -245,20 +258,37 @@ class CameraFeed:
 
     def _set_plan(self, plan: _Plan) -> None:
         with self._lock:
-            self._plan, self._initial = plan, None
+            self._plan, self._initial, self._reload = plan, None, None
             self._version += 1
         self._wake.set()
+
+    def _load_initial(self) -> None:
+        """Load the URL's source (or script), if it is not loaded; DeviceError when unreadable."""
+        initial = self._initial
+        if initial is None:
+            return
+        source, script = initial
+        if script is not None:
+            self.play_script(script, self._loop)
+        elif source is not None:
+            self.show(source)
+        with self._lock:
+            self._reload = initial
+
+    def _let_go(self) -> None:
+        """Stopped for want of readers: drop the frame and what the URL's source decoded to (a scene
+        scripted with show() is kept: nothing could load it again)."""
+        self.buffer.clear()
+        with self._lock:
+            if self._reload is not None:
+                self._plan, self._initial = None, self._reload
 
     # -- player ------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load the initial source (DeviceError when unreadable) and start playing; idempotent."""
-        if self._initial is not None:
-            source, script = self._initial
-            if script is not None:
-                self.play_script(script, self._loop)
-            elif source is not None:
-                self.show(source)
+        self._load_initial()
+        self.demand.want()
         if self._plan is None:
             raise _bad_source("simulated camera has nothing to play")
         with self._lock:
@@ -278,6 +308,19 @@ class CameraFeed:
         if thread is not None:
             thread.join(2.0)
 
+    def _load_in_player(self) -> bool:
+        """The source let go while idle, loaded again for a new reader; False (and the camera
+        broken) when it has become unreadable."""
+        try:
+            self._load_initial()
+        except DeviceError as err:
+            self.buffer.lost(DeviceState.HARDWARE_ERROR, err.detail)
+            self._wake.wait()  # until a new scene, a replug or stop
+            if self._initial is None:  # a new scene was shown: the camera works again
+                self.buffer.restored()
+            return False
+        return True
+
     def _run(self, stop: threading.Event) -> None:
         interval = 1.0 / self.fps
         frames: Generator[np.ndarray, None, None] | None = None
@@ -286,6 +329,16 @@ class CameraFeed:
         try:
             while not stop.is_set():
                 self._wake.clear()  # before reading the state, so a change after this wakes us again
+                if self.demand.idle():
+                    if frames is not None:
+                        frames.close()
+                    # Played again from its start when wanted; the locals would keep the clip alive.
+                    frames, version, frame, plan = None, -1, None, None
+                    self._let_go()
+                    self.demand.sleep_while_idle(stop, None, lambda: None)
+                    continue
+                if self._initial is not None and not self._load_in_player():
+                    continue
                 with self._lock:
                     plugged, plan, current = self._plugged, self._plan, self._version
                 if current != version:
@@ -362,6 +415,9 @@ class SimulatedCamera(_CameraLifecycle):
 
     def _buffer(self) -> FrameBuffer:
         return self.feed.buffer
+
+    def _demand(self) -> Demand:
+        return self.feed.demand
 
     def _details(self) -> dict[str, Any]:
         return {"simulated": True}

@@ -32,7 +32,10 @@ class FakeUsbCamera:
     """The hardware: counts frames into their grey level; `unplug_after` frames it goes away until
     `replug()`; optionally a few dropped frames (`hiccup_at`) that must not count as a loss."""
 
-    def __init__(self, unplug_after: int | None = None, hiccup_at: int | None = None) -> None:
+    def __init__(
+        self, unplug_after: int | None = None, hiccup_at: int | None = None, source: str = SOURCE
+    ) -> None:
+        self.source = source.removeprefix("v4l2://")
         self.frames = 0
         self.plugged = True
         self.unplug_after, self.hiccup_at = unplug_after, hiccup_at
@@ -45,7 +48,7 @@ class FakeUsbCamera:
             self.plugged, self.unplug_after = True, None
 
     def factory(self, source: str | int) -> FakeCapture:
-        assert source == "/dev/v4l/by-id/usb-Fake_Cam-video-index0"
+        assert source == self.source
         with self.lock:
             self.opens += 1
             cap = FakeCapture(self, opened=self.plugged)
@@ -96,7 +99,7 @@ def no_thread_leak() -> Iterator[None]:
 
 def camera_on(fake: FakeUsbCamera, **kwargs: object) -> Camera:
     return Camera(
-        SOURCE,
+        "v4l2://" + fake.source,
         name="face_camera",
         capture_factory=fake.factory,
         backoff=(0.01, 0.05),
@@ -229,5 +232,43 @@ def test_video_file_path_reconnects_at_its_end(tmp_path: Path, no_thread_leak: N
                 break
         assert read >= 8 and camera.counters["reconnects"] >= 1
         assert camera.status().details["resolution"] == "64x48"
+    finally:
+        camera.close()
+
+
+def test_an_unused_camera_stops_streaming_and_the_next_read_starts_it(no_thread_leak: None) -> None:
+    fake = FakeUsbCamera(source="v4l2:///dev/null")  # a device node that is there
+    camera = camera_on(fake, idle_s=0.2)
+    camera.open()
+    try:
+        first = level(camera.read_frame(timeout_s=1))
+        # Nobody reads: the capture is released (the camera's light goes off) and its frame let go.
+        assert until(lambda: fake.captures[0].released)
+        frames_then = fake.frames
+        assert not until(lambda: fake.frames > frames_then, 0.3)  # nothing is captured meanwhile
+        assert camera.status().state is DeviceState.ONLINE
+        assert camera.latest() is None  # stopped: this poll asks for it again
+        assert level(camera.read_frame(timeout_s=1)) > first
+        assert fake.opens == 2 and not fake.captures[1].released
+        assert camera.counters["reconnects"] == 0 and camera.counters["errors"] == 0  # not a loss
+    finally:
+        camera.close()
+
+
+def test_a_stopped_camera_still_notices_its_device_node_going(
+    no_thread_leak: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeUsbCamera(source="v4l2:///dev/null")
+    camera = camera_on(fake, idle_s=0.1)
+    monkeypatch.setattr("devices.camera._IDLE_CHECK_S", 0.02)
+    camera.open()
+    try:
+        camera.read_frame(timeout_s=1)
+        assert until(lambda: fake.captures[0].released)
+        monkeypatch.setattr(camera, "_gone_state", lambda: DeviceState.NO_DEVICE)  # the node goes
+        assert until(lambda: camera.status().state is DeviceState.NO_DEVICE)
+        monkeypatch.setattr(camera, "_gone_state", lambda: DeviceState.OFFLINE)  # and comes back
+        assert until(lambda: camera.status().state is DeviceState.ONLINE)
+        assert camera.read_frame(timeout_s=1) is not None
     finally:
         camera.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -282,3 +283,29 @@ def test_simhost_feed_outlives_the_driver_through_the_device_manager(
     finally:
         manager.stop()
         host.stop()
+
+
+def test_an_unused_feed_stops_and_lets_its_source_go_until_the_next_read(
+    image: Path, no_thread_leak: None
+) -> None:
+    camera = SimulatedCamera.from_url(f"sim://camera?source={image}&fps={FAST:g}")
+    camera.feed.demand.idle_s = 0.2
+    camera.open()
+    try:
+        seq_then = camera.feed.buffer.latest()
+        assert grey(camera.read_frame(timeout_s=1)) == 100
+        assert camera.feed._plan is not None
+        decoded = weakref.ref(camera.feed._plan.segments[0][0].stills[0])  # type: ignore[index]
+        # The buffer is looked at directly: camera.latest() is a read and would keep it streaming.
+        assert until(lambda: camera.feed.buffer.latest() is None and camera.feed._plan is None)
+        assert until(lambda: decoded() is None)  # nothing, not even the player thread, keeps it
+        assert camera.status().state is DeviceState.ONLINE
+        assert grey(camera.read_frame(timeout_s=1)) == 100  # loaded and played again
+        assert seq_then is None or camera.feed.buffer.latest()[0] > seq_then[0]  # type: ignore[index]
+        # A scene given by a script is kept while stopped (nothing could load it again).
+        camera.show(level(30))
+        assert until(lambda: camera.feed.buffer.latest() is None)
+        assert camera.feed._plan is not None
+        assert grey(camera.read_frame(timeout_s=1)) == 30
+    finally:
+        camera.close()

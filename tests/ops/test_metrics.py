@@ -194,7 +194,9 @@ def test_controller_counts_sessions_and_submissions(tmp_path):
     answers = [SimpleNamespace(match=True), SimpleNamespace(match=False)]
     verifier = SimpleNamespace(verify=lambda identity, jpeg, liveness: answers.pop(0), backend="fake")
     with StateDB(config.storage.state_db) as state:
-        services = SimpleNamespace(config=config, state=state, face_verifier=verifier, guard=None)
+        services = SimpleNamespace(
+            config=config, state=state, face_verifier=verifier, guard=None, face_detector=None
+        )
         controller = KioskController(services)  # type: ignore[arg-type]
         assert services.face_verifier.backend == "fake"  # wrapped, still the same verifier
         services.face_verifier.verify(None, b"", {})
