@@ -61,6 +61,7 @@ def _run(report_path: Path, state_dir: Path) -> int:
     with demo_kiosk(state_dir) as (app, _terminal, _config):
         driver = Driver(app, scroll_padding=40)
         on, find, tap, frames = driver.on, driver.find, driver.tap, driver.frames
+
         def first_child(screen: Any) -> Any:
             return screen.body.children[-1] if screen.body.children else None
 
