@@ -25,6 +25,19 @@ def _simulated_citizen(terminal: Any, config: Config) -> Any:
     return None if photo is None else CameraActor(feed, photo)
 
 
+def open_window(config: Config, *, locked: bool) -> None:
+    """Configure Kivy and open its window (importing kivy.core.window does); idempotent. The CJK font
+    is looked up first: without one the kiosk must fail clearly, before any window shows."""
+    from devices.fonts import find_cjk_font
+
+    if config.ui.font is None:
+        find_cjk_font()
+    prepare_kivy(
+        config.ui.size, orientation=config.ui.orientation, fullscreen=config.ui.fullscreen, locked=locked
+    )
+    from kivy.core.window import Window  # noqa: F401  (the import opens it)
+
+
 def run_ui(
     terminal: Any,
     config: Config,
@@ -38,9 +51,7 @@ def run_ui(
     from devices.fonts import find_cjk_font
 
     font = config.ui.font or Path(find_cjk_font())  # fails clearly when no CJK font is installed
-    prepare_kivy(
-        config.ui.size, orientation=config.ui.orientation, fullscreen=config.ui.fullscreen, locked=locked
-    )
+    open_window(config, locked=locked)  # done already when kiosk.cli opened it while devices started
     from screens.app import KioskApp
 
     app = KioskApp(terminal.controller, font_path=font)

@@ -293,18 +293,16 @@ def _kiosk_app(state_dir: Path, url: str) -> Iterator[tuple[Any, Any]]:
     from kiosk.logs import setup_logging
     from kiosk.memory import tune_allocator
     from kiosk.wiring import open_terminal
+    from screens.launch import _simulated_citizen, open_window
 
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "WARNING"))
     tune_allocator()
     config = demo_config(state_dir, url, window=WINDOW)
-    with open_terminal(config) as terminal:
+    with open_terminal(config, while_devices_start=lambda: open_window(config, locked=False)) as terminal:
         from devices.fonts import find_cjk_font
-        from screens.bootstrap import prepare_kivy
-        from screens.launch import _simulated_citizen
+        from screens.app import KioskApp
 
         font = config.ui.font or Path(find_cjk_font())
-        prepare_kivy(config.ui.size, orientation=config.ui.orientation, fullscreen=False, locked=False)
-        from screens.app import KioskApp
 
         app = KioskApp(terminal.controller, font_path=font)
         app.simulated_face = _simulated_citizen(terminal, config)
