@@ -152,13 +152,14 @@ class Demand:
         return time.monotonic() - self._at > self.idle_s
 
     def sleep_while_idle(
-        self, stop: threading.Event, every_s: float | None, check: Callable[[], None]
+        self, stop: threading.Event, check: Callable[[], None] | None = None, every_s: float | None = None
     ) -> None:
         """Stopped until a read (or `stop`), calling `check` every `every_s` meanwhile. `streaming`
         is cleared before idle() is looked at again, so a read racing with the stop still wakes us."""
         self.streaming = False
         while not stop.is_set() and self.idle():
-            check()
+            if check is not None:
+                check()
             self.wake.wait(every_s)
             self.wake.clear()
         self.streaming = True
@@ -429,7 +430,7 @@ class Camera(_CameraLifecycle):
                     cap.release()
                     cap, resuming, frame = None, True, None  # `frame` would keep the last one alive
                     self._frames.clear()
-                    self._wanted.sleep_while_idle(stop, _IDLE_CHECK_S, self._check_node_while_idle)
+                    self._wanted.sleep_while_idle(stop, self._check_node_while_idle, _IDLE_CHECK_S)
                     continue
                 if cap is None:
                     try:

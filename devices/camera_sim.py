@@ -335,7 +335,7 @@ class CameraFeed:
                     # Played again from its start when wanted; the locals would keep the clip alive.
                     frames, version, frame, plan = None, -1, None, None
                     self._let_go()
-                    self.demand.sleep_while_idle(stop, None, lambda: None)
+                    self.demand.sleep_while_idle(stop)
                     continue
                 if self._initial is not None and not self._load_in_player():
                     continue
