@@ -121,6 +121,14 @@ def _load_clip(source: Source, size: tuple[int | None, int | None]) -> _Clip:
     return _Clip(frames)
 
 
+def _script_segments(path: Path) -> list[tuple[Source, float]]:
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        return [(path.parent / str(item["source"]), float(item["seconds"])) for item in items]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise _bad_source(f"simulated camera script {path}: {type(exc).__name__}") from None
+
+
 class _Plan:
     """Segments of (clip, frame count or None for one pass of the clip), played once or looping."""
 
@@ -220,24 +228,25 @@ class CameraFeed:
     def show(self, source: Source, *, loop: bool | None = None) -> None:
         """Play `source` from now on: a still or a folder repeats, a video or a frame list plays
         through; `loop` (default: the feed's) repeats it forever, else the feed stops at its end."""
-        self._set_plan(_Plan([(_load_clip(source, self._size), None)], self._loop if loop is None else loop))
+        self._set_plan(self._source_plan(source, loop))
 
     def show_sequence(self, segments: Sequence[tuple[Source, float]], loop: bool = False) -> None:
         """Play scripted segments, each `(source, seconds)` (counted in frames at the nominal fps),
         e.g. a face, then head-turn frames, then a document page."""
-        if not segments:
-            raise _bad_source("simulated camera: empty sequence")
-        clips = [(_load_clip(src, self._size), max(1, round(s * self.fps))) for src, s in segments]
-        self._set_plan(_Plan(clips, loop))
+        self._set_plan(self._sequence_plan(segments, loop))
 
     def play_script(self, path: Path, loop: bool = False) -> None:
         """A JSON list of {"source": path, "seconds": s}; relative paths are from the script's folder."""
-        try:
-            items = json.loads(path.read_text(encoding="utf-8"))
-            segments = [(path.parent / str(item["source"]), float(item["seconds"])) for item in items]
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise _bad_source(f"simulated camera script {path}: {type(exc).__name__}") from None
-        self.show_sequence(segments, loop)
+        self.show_sequence(_script_segments(path), loop)
+
+    def _source_plan(self, source: Source, loop: bool | None = None) -> _Plan:
+        return _Plan([(_load_clip(source, self._size), None)], self._loop if loop is None else loop)
+
+    def _sequence_plan(self, segments: Sequence[tuple[Source, float]], loop: bool) -> _Plan:
+        if not segments:
+            raise _bad_source("simulated camera: empty sequence")
+        clips = [(_load_clip(src, self._size), max(1, round(s * self.fps))) for src, s in segments]
+        return _Plan(clips, loop)
 
     def unplug(self) -> None:
         """Like pulling the USB cable: no frames, drivers report NO_DEVICE and fail reads at once."""
@@ -256,9 +265,13 @@ class CameraFeed:
     def plugged(self) -> bool:
         return self._plugged
 
-    def _set_plan(self, plan: _Plan) -> None:
+    def _set_plan(self, plan: _Plan, loaded: tuple[Source | None, Path | None] | None = None) -> None:
+        """Play `plan`; `loaded` when it is the URL's source `_initial` named, which a scene shown
+        while it was being decoded (a 12 MP still takes a while) must win over."""
         with self._lock:
-            self._plan, self._initial, self._reload = plan, None, None
+            if loaded is not None and self._initial is not loaded:
+                return
+            self._plan, self._initial, self._reload = plan, None, loaded
             self._version += 1
         self._wake.set()
 
@@ -269,11 +282,9 @@ class CameraFeed:
             return
         source, script = initial
         if script is not None:
-            self.play_script(script, self._loop)
+            self._set_plan(self._sequence_plan(_script_segments(script), self._loop), initial)
         elif source is not None:
-            self.show(source)
-        with self._lock:
-            self._reload = initial
+            self._set_plan(self._source_plan(source), initial)
 
     def _let_go(self) -> None:
         """Stopped for want of readers: drop the frame and what the URL's source decoded to (a scene

@@ -309,3 +309,32 @@ def test_an_unused_feed_stops_and_lets_its_source_go_until_the_next_read(
         assert grey(camera.read_frame(timeout_s=1)) == 30
     finally:
         camera.close()
+
+
+def test_a_scene_shown_while_the_source_is_decoded_again_wins(
+    image: Path, no_thread_leak: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stopped feed decodes its URL's source again when read; a scene a script shows meanwhile (the
+    demo's 12 MP desk takes a while) must not be replaced by that source when its decoding ends."""
+    import devices.camera_sim as camera_sim
+
+    camera = SimulatedCamera.from_url(f"sim://camera?source={image}&fps={FAST:g}")
+    camera.feed.demand.idle_s = 0.2
+    camera.open()
+    decode = camera_sim._load_clip
+
+    def slow_decode(source: object, size: tuple[int | None, int | None]) -> object:
+        if (
+            isinstance(source, Path) and source == image
+        ):  # the script shows its page while the source is being decoded
+            camera.show(level(30))
+        return decode(source, size)  # type: ignore[arg-type]
+
+    try:
+        assert grey(camera.read_frame(timeout_s=1)) == 100
+        assert until(lambda: camera.feed._plan is None)  # stopped, its source let go
+        monkeypatch.setattr(camera_sim, "_load_clip", slow_decode)
+        assert grey(camera.read_frame(timeout_s=1)) == 30
+        assert all(grey(camera.read_frame(timeout_s=1)) == 30 for _ in range(5))
+    finally:
+        camera.close()
