@@ -151,6 +151,11 @@ class CameraLoop:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def running(self) -> bool:
+        """Not stopped, and its worker still working (or its last result not yet delivered)."""
+        return not self._stop.is_set() and (self._thread.is_alive() or self._latest is not None)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
