@@ -8,28 +8,20 @@ attempts the message asks the citizen to get help from staff.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from typing import Any
 
-from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.uix.progressbar import ProgressBar
 from kivy.uix.widget import Widget
 
 from kiosk.i18n import N_, _
 from screens import theme
-from screens.preview import STALLED, CameraLoop, CameraPreview
+from screens.preview import CameraLoop, CameraPreview
 from screens.steps import StepScreen
 from screens.widgets import Text
 
-log = logging.getLogger(__name__)
 WAITING = N_("请看着屏幕，保持面部在框内")
 VERIFYING = N_("正在核验，请稍候……")
-# The check's loop and its verification both over, and the screen neither moved on nor said why, for
-# this long: the result was lost (seen rarely in CI under load; cause not found), so recover (_guard).
-LOST_RESULT_S = 5.0
 
 
 class FaceScreen(StepScreen):
@@ -40,9 +32,6 @@ class FaceScreen(StepScreen):
         self.preview = CameraPreview(mirror=True, guide="oval")
         self._loop: CameraLoop | None = None
         self._check: Any = None
-        self._verified: threading.Event | None = None  # set when the verify worker has returned
-        self._quiet_since: float | None = None
-        self._guard_event: Any = None
         self.last_update: Any = None  # the scenario runner follows the challenges through it
 
     def refresh(self) -> None:
@@ -60,28 +49,6 @@ class FaceScreen(StepScreen):
 
     def on_enter(self, *_args) -> None:
         self.start_check()
-        if self._guard_event is None:
-            self._guard_event = Clock.schedule_interval(self._guard, 1.0)
-
-    def _guard(self, _dt: float) -> None:
-        """Nothing running and nothing on screen for LOST_RESULT_S: follow the flow if it moved on,
-        else offer a retry, rather than leave the citizen in front of a frozen check."""
-        verifying = self._verified is not None and not self._verified.is_set()
-        loop_running = self._loop is not None and self._loop.running
-        if loop_running or verifying or self.error_message is not None or self.flow is None:
-            self._quiet_since = None
-            return
-        now = time.monotonic()
-        if self._quiet_since is None or now - self._quiet_since < LOST_RESULT_S:
-            self._quiet_since = self._quiet_since or now
-            return
-        self._quiet_since = None
-        step = self.flow.step
-        log.warning("face screen: the check ended without a result on screen (flow at %s)", step)
-        if step.value != self.name:
-            self.app.show(step.value)
-        else:
-            self._failed(STALLED)
 
     def start_check(self) -> None:
         flow = self.flow
@@ -125,15 +92,7 @@ class FaceScreen(StepScreen):
             self.stop_check()
             self.prompt.text = _(VERIFYING) if update.phase == "passed" else ""
             flow, check = self.flow, self._check
-            self._verified = verified = threading.Event()
-
-            def verify() -> None:
-                try:
-                    flow.verify_face(check)
-                finally:
-                    verified.set()
-
-            self.app.run_worker(verify, self._failed)
+            self.app.run_worker(lambda: flow.verify_face(check), self._failed)
 
     def _failed(self, message: str) -> None:
         self.stop_check()
@@ -148,10 +107,6 @@ class FaceScreen(StepScreen):
         self.start_check()
 
     def on_leave(self, *_args) -> None:
-        if self._guard_event is not None:
-            self._guard_event.cancel()
-            self._guard_event = None
-        self._verified = self._quiet_since = None
         self.stop_check()
         self.preview.clear()  # the last frame of the citizen's face does not linger on screen
         if self._check is not None:

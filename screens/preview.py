@@ -131,11 +131,12 @@ class CameraLoop:
     ) -> None:
         self._read, self._process, self._deliver, self._on_error = read, process, deliver, on_error
         self._final = final
-        self._finished = False
         self._stall_s = stall_s
         self._last_result = time.monotonic()
         self._stop = threading.Event()
-        self._latest: tuple[np.ndarray, Any] | None = None
+        # The newest (frame, result, is_final), waiting for the main thread. Whether a result is final
+        # travels with it: the pick-up stops the loop only after delivering the final result itself.
+        self._latest: tuple[np.ndarray, Any, bool] | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name="camera-loop")
         self._event = Clock.schedule_interval(self._pick_up, 1 / DISPLAY_FPS)
@@ -151,16 +152,12 @@ class CameraLoop:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    @property
-    def running(self) -> bool:
-        """Not stopped, and its worker still working (or its last result not yet delivered)."""
-        return not self._stop.is_set() and (self._thread.is_alive() or self._latest is not None)
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 frame = self._read()
                 result = self._process(frame)
+                final = self._final(result)
             except Exception as err:  # a camera fault or a processing bug: the screen says what to do
                 if not self._stop.is_set():
                     log.warning("camera loop stopped: %s", type(err).__name__)
@@ -168,10 +165,9 @@ class CameraLoop:
                 self._stop.set()
                 return
             with self._lock:
-                self._latest = (frame, result)
+                self._latest = (frame, result, final)
                 self._last_result = time.monotonic()
-            if self._final(result):
-                self._finished = True
+            if final:
                 return
 
     def _pick_up(self, _dt: float) -> None:
@@ -181,10 +177,11 @@ class CameraLoop:
         if self._stop.is_set():
             return
         if latest is not None:
-            self._deliver(*latest)
-        if self._finished and latest is not None:
-            self.stop()  # the final result has been delivered
-        elif latest is None and not self._finished and silent_s > self._stall_s:
+            frame, result, final = latest
+            self._deliver(frame, result)
+            if final:
+                self.stop()
+        elif silent_s > self._stall_s:
             log.warning("camera loop stalled for %.0f s; worker at: %s", silent_s, self._where())
             self.stop()
             self._on_error(CameraStalled())

@@ -1,6 +1,7 @@
 """`screens.preview.CameraLoop` with Kivy's real Clock (ticked by hand in a child process, no window):
 a worker stuck inside its processing step is given up with a retry for the citizen and the stuck
-call in the log; a slow but living worker is left alone; a final result ends the loop.
+call in the log; a slow but living worker is left alone; a final result ends the loop, and is
+delivered even when it comes while the result before it is still being shown.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def test_a_final_result_ends_the_loop_and_is_delivered(report: dict[str, Any]) -
     assert final["last"] == 3 and final["stopped"]
 
 
+@pytest.mark.ui
+def test_a_final_result_made_while_the_one_before_is_shown_is_still_delivered(report: dict[str, Any]) -> None:
+    # The worker finished while the main thread was drawing result 1; the loop then stopped with the
+    # final result undelivered (face check frozen mid-challenge, seen in CI).
+    raced = report["raced"]
+    assert raced["errors"] == [] and raced["stall_logs"] == []
+    assert raced["results"] == [1, 2] and raced["stopped"]
+
+
 # -- the child's side ------------------------------------------------------------------------------
 class _Records(logging.Handler):
     def __init__(self) -> None:
@@ -59,7 +69,7 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _run(process: Any, seconds: float, **options: Any) -> dict[str, Any]:
+def _run(process: Any, seconds: float, deliver: Any = None, **options: Any) -> dict[str, Any]:
     from kivy.clock import Clock
 
     from screens.preview import CameraLoop
@@ -74,10 +84,15 @@ def _run(process: Any, seconds: float, **options: Any) -> dict[str, Any]:
         time.sleep(0.01)  # a camera at about 100 fps
         return frame
 
+    def show(_frame: np.ndarray, result: Any) -> None:
+        results.append(result)
+        if deliver is not None:
+            deliver(result)
+
     loop = CameraLoop(
         read,
         process,
-        lambda _frame, result: results.append(result),
+        show,
         lambda err: errors.append([type(err).__name__, err.message]),
         stall_s=STALL_S,
         **options,
@@ -92,6 +107,7 @@ def _run(process: Any, seconds: float, **options: Any) -> dict[str, Any]:
     return {
         "errors": errors,
         "delivered": len(results),
+        "results": results,
         "last": results[-1] if results else None,
         "stall_logs": stalls,
         "stopped": loop.stopped,
@@ -119,12 +135,35 @@ def _script(report_path: Path) -> None:
         counter[0] += 1
         return counter[0]
 
+    showing_first = threading.Event()
+
+    def second_waits_for_the_first_shown(_frame: np.ndarray) -> int:
+        if counter[0] == 1:
+            showing_first.wait(10)
+        counter[0] += 1
+        return counter[0]
+
+    def while_first_shown(result: int) -> None:
+        if result == 1:  # drawing takes long enough for the worker to make the final result
+            showing_first.set()
+            until = time.monotonic() + 5
+            while _loop_thread_alive() and time.monotonic() < until:
+                time.sleep(0.01)
+
     report: dict[str, Any] = {"error": None}
     try:
         report["stuck"] = _run(stuck_step, 2.0)
         release.set()
         report["slow"] = _run(slow_step, 2.5)
         report["final"] = _run(counting_step, 1.5, final=lambda n: n >= 3)
+        counter[0] = 0
+        report["raced"] = _run(
+            second_waits_for_the_first_shown, 1.5, while_first_shown, final=lambda n: n >= 2
+        )
     except Exception as err:  # the report says what broke
         report["error"] = repr(err)
     write_report(report_path, report)
+
+
+def _loop_thread_alive() -> bool:
+    return any(t.name == "camera-loop" and t.is_alive() for t in threading.enumerate())
