@@ -10,7 +10,7 @@ from kivy.uix.widget import Widget
 from kiosk.i18n import DEFAULT_LANGUAGE, N_, _, current_language
 from screens import theme
 from screens.base import KioskScreen
-from screens.widgets import BigButton, Text, set_font_scale
+from screens.widgets import BigButton, Text, set_font_scale, small_px
 
 
 class HomeScreen(KioskScreen):
@@ -52,7 +52,7 @@ class HomeScreen(KioskScreen):
         ]
         for title, hint, key, colour in tiles:
             tile = BigButton(
-                f"[b]{_(title)}[/b]\n[size={int(dp(30))}]{_(hint)}[/size]",
+                f"[b]{_(title)}[/b]\n[size={small_px()}]{_(hint)}[/size]",
                 lambda k=key: self._open(k),
                 bg=colour,
                 size=56,

@@ -17,7 +17,7 @@ from kiosk.flow import STEPS
 from kiosk.i18n import N_, _, current_language
 from screens import theme
 from screens.base import KioskScreen
-from screens.widgets import BigButton, Divider, Panel, Text
+from screens.widgets import BigButton, Divider, Panel, Text, small_px
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +47,12 @@ GREY_BG = theme.hex_rgba("#E5E7EB")
 GREY_TEXT = theme.hex_rgba("#374151")  # 8.3:1 on GREY_BG: greyed out, yet readable in 长者模式 (≥ 7:1)
 REASON_COLOUR = "7F1D1D"  # dark red, ≥ 7:1 on GREY_BG
 HINT_COLOUR = "4B5563"  # 7.6:1 on white
-MIN_FONT = {False: 28.0, True: 40.0}  # px at 1080×1920, normal / 长者模式 (issue 6 §2)
 ITEM_HEIGHT = 150
 KEY_HEIGHT = 84
 TAB_HEIGHT = 110  # 跨省通办专区 may wrap to two lines in 长者模式
 SEARCH_HEIGHT = 120
 
 DeviceStates = Callable[[], Mapping[str, str]]
-
-
-def readable(size: float) -> float:
-    """A type size that, once scaled by 长者模式, is still at least the mode's minimum."""
-    return max(size, MIN_FONT[theme.font_scale > 1] / theme.font_scale)
-
-
-def small_px() -> int:
-    """The secondary lines' markup size, already scaled (markup sizes bypass theme.font_scale)."""
-    return int(dp(readable(theme.FONT_SMALL) * theme.font_scale) + 0.999)
 
 
 def ems(text: str) -> float:
@@ -204,7 +193,7 @@ class CatalogScreen(KioskScreen):
                 lambda k=key: self.set_filter(k),
                 bg=theme.PRIMARY if selected else theme.SURFACE,
                 fg=theme.WHITE if selected else theme.PRIMARY,
-                size=readable(theme.FONT_SMALL),
+                size=theme.FONT_SMALL,
                 height=TAB_HEIGHT,
                 size_hint_x=tab_ems(label) + 1.5,  # widths follow the labels, so 跨省通办专区 fits
             )
@@ -226,7 +215,7 @@ class CatalogScreen(KioskScreen):
                 lambda n=name: self.set_choice(n),
                 bg=theme.PRIMARY if selected else MUTED_BG,
                 fg=theme.WHITE if selected else theme.TEXT,
-                size=readable(theme.FONT_SMALL),
+                size=theme.FONT_SMALL,
                 height=84,
                 size_hint_x=None,
                 width=dp(60) + ems(label) * small_px() * 1.05,
@@ -250,7 +239,7 @@ class CatalogScreen(KioskScreen):
         )
         self.search_box.halign = "left"
         self.search_box.tid = "search:box"
-        self.count = Text("", size=readable(theme.FONT_SMALL), halign="right", size_hint_x=0.22)
+        self.count = Text("", size=theme.FONT_SMALL, halign="right", size_hint_x=0.22)
         self.count.pos_hint = {"center_y": 0.5}
         row.add_widget(self.search_box)
         row.add_widget(self.count)

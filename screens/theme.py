@@ -42,10 +42,29 @@ ELDERLY_SCALE = 1.3
 font_scale = 1.0
 
 
+# Every text is set in one of these sizes (dp at 1080×1920). Kivy's text provider opens a FreeType
+# face per size (and per bold/regular) and keeps up to 64 of them, and a face of the CJK font costs
+# ~3 MB. Sizes made by arithmetic (×1.3 in 长者模式, ×0.92 until a label fits) opened 50 faces in one
+# 长者模式 journey; on this ladder a kiosk needs at most twice its length.
+TYPE_LADDER = (28, 31, 34, 37, 40, 43, 46, 52, 56, 60, 68, 78)
+
+
+def min_type_size() -> float:
+    """The smallest type size of the current mode (on the ladder)."""
+    return MIN_FONT_ELDERLY if font_scale > 1 else MIN_FONT
+
+
 def type_size(size: float) -> float:
-    """A design type size (dp at 1080×1920) in the current mode: scaled, never below the minimum."""
-    floor = MIN_FONT_ELDERLY if font_scale > 1 else MIN_FONT
-    return max(size * font_scale, floor)
+    """A design type size in the current mode: scaled, never below the mode's minimum, and put on the
+    nearest step of TYPE_LADDER."""
+    wanted = max(size * font_scale, min_type_size())
+    return min(TYPE_LADDER, key=lambda step: abs(step - wanted))
+
+
+def smaller_type_size(size: float) -> float | None:
+    """The ladder's next size below `size`, or None when `size` is the mode's minimum already."""
+    below = [step for step in TYPE_LADDER if min_type_size() <= step < size]
+    return below[-1] if below else None
 
 
 def hex_code(rgba: tuple[float, ...]) -> str:

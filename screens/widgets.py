@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 
@@ -29,9 +30,21 @@ def set_font_scale(scale: float) -> None:
         widget.apply_type_size()
 
 
-def min_font_px() -> float:
-    """The smallest type size allowed in the current mode, in window pixels."""
-    return sp(theme.MIN_FONT_ELDERLY if theme.font_scale > 1 else theme.MIN_FONT)
+def small_px() -> int:
+    """The small type size as a [size=…] markup value, already scaled (markup bypasses font_size)."""
+    return math.ceil(sp(theme.type_size(theme.FONT_SMALL)))
+
+
+def shrink_to_fit(label: Label, overflows: Callable[[], bool]) -> None:
+    """Set `label` at its type size, then down the type ladder until it no longer overflows or is at the
+    mode's minimum (theme.TYPE_LADDER: arbitrary sizes would each open a font face)."""
+    size: float | None = theme.type_size(label.type_base)
+    while size is not None:
+        label.font_size = sp(size)
+        label.texture_update()
+        if not overflows():
+            return
+        size = theme.smaller_type_size(size)
 
 
 class Panel(BoxLayout):
@@ -96,14 +109,9 @@ class LineText(Label):
         self._refit()
 
     def _fit_text(self, *_args) -> None:
-        self.font_size = sp(theme.type_size(self.type_base))
         self.shorten, self.line_height = True, 1.0
         self.text_size = (None, None)
-        self.texture_update()
-        floor = min_font_px()
-        while self.font_size > floor and self.texture_size[0] > self.width:
-            self.font_size = max(floor, self.font_size * 0.92)
-            self.texture_update()
+        shrink_to_fit(self, lambda: self.texture_size[0] > self.width)
         if self.texture_size[0] > self.width and " " in self.text:  # words to wrap between
             # The CJK font's line box is tall; Latin lines set at 0.85 of it still clear each other.
             self.shorten, self.line_height = False, 0.85
@@ -163,20 +171,16 @@ class BigButton(Button):
         self._refit()
 
     def _fit_text(self, *_args) -> None:
-        self.font_size = sp(theme.type_size(self.type_base))
         self.line_height = 1.0
         self.text_size = (max(self.width - dp(20), 1), None)
         if not self.text or self.width <= 1:
+            self.font_size = sp(theme.type_size(self.type_base))
             return
-        self.texture_update()
 
         def overflows() -> bool:
             return self.texture_size[1] > self.height - dp(4) or self.texture_size[0] > self.width
 
-        floor = min_font_px()
-        while self.font_size > floor and overflows():
-            self.font_size = max(floor, self.font_size * 0.92)
-            self.texture_update()
+        shrink_to_fit(self, overflows)
         for leading in (0.9, 0.8):
             if not overflows():
                 break

@@ -11,7 +11,8 @@ audited are exactly `app.manager.screen_names` (a new screen cannot be forgotten
 What is audited (every widget that is drawn: attached to the window, not fully transparent):
 - touch targets (buttons, text inputs, any other widget with a `tid` but a plain label): ≥ 60 px wide
   and high, inside the window unless in a scroll view, and the button's text fits inside it;
-- every label (buttons included): font_size and every markup `[size=N]` ≥ 28 px / ≥ 40 px;
+- every label (buttons included): font_size and every markup `[size=N]` ≥ 28 px / ≥ 40 px, and a
+  step of `theme.TYPE_LADDER` (each other size would open one more ~3 MB face of the CJK font);
 - every label's colour and markup `[color=…]` against the colour it is drawn on (the nearest
   BigButton / Panel background up the tree, else the window's clear colour), alpha-blended:
   WCAG contrast ≥ 4.5 / ≥ 7. Disabled widgets are skipped (a button greyed out while a submission
@@ -100,6 +101,23 @@ def test_contrast_arithmetic() -> None:
     assert contrast((0, 0, 0, 1), (1, 1, 1, 1)) == pytest.approx(21.0)
     assert contrast((1, 1, 1, 1), (1, 1, 1, 1)) == pytest.approx(1.0)
     assert contrast((*hex_rgb("767676"), 1), (1, 1, 1, 1)) == pytest.approx(4.54, abs=0.01)
+
+
+def test_type_sizes_are_ladder_steps_never_below_the_minimum() -> None:
+    from screens import theme
+
+    saved = theme.font_scale
+    try:
+        for scale, floor in ((1.0, theme.MIN_FONT), (theme.ELDERLY_SCALE, theme.MIN_FONT_ELDERLY)):
+            theme.font_scale = scale
+            sizes = {theme.type_size(design) for design in range(10, 100)}
+            assert sizes <= set(theme.TYPE_LADDER) and min(sizes) == floor
+            steps = [theme.type_size(theme.FONT_TITLE)]  # a title shrinking to fit, step by step
+            while (smaller := theme.smaller_type_size(steps[-1])) is not None:
+                steps.append(smaller)
+            assert steps[-1] == floor and steps == sorted(steps, reverse=True) and len(steps) > 3
+    finally:
+        theme.font_scale = saved
 
 
 def test_theme_pairs_meet_elderly_contrast() -> None:
@@ -266,6 +284,9 @@ def _probe(report_path: Path, state_dir: Path) -> int:
                         sizes += [float(s) for s in SIZE_TAG.findall(text)]
                     if min(sizes) < min_font - 0.01:
                         problems.append(f"font of {where} is {min(sizes):.1f} px (< {min_font})")
+                    off_ladder = [size for size in sizes if round(size, 2) not in theme.TYPE_LADDER]
+                    if off_ladder:
+                        problems.append(f"font of {where} is {off_ladder[0]:.2f} px, off theme.TYPE_LADDER")
                     bg = background(widget)
                     colours = [tuple(widget.color)]
                     if widget.markup:
