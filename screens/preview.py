@@ -156,6 +156,8 @@ class CameraLoop:
         while not self._stop.is_set():
             try:
                 frame = self._read()
+                if self._stop.is_set():  # left while the read waited (a waking camera: up to 3 s)
+                    return  # nothing to process for: a face check would rebuild a released detector
                 result = self._process(frame)
                 final = self._final(result)
             except Exception as err:  # a camera fault or a processing bug: the screen says what to do

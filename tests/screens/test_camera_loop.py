@@ -59,6 +59,13 @@ def test_a_final_result_made_while_the_one_before_is_shown_is_still_delivered(re
     assert raced["results"] == [1, 2] and raced["stopped"]
 
 
+@pytest.mark.ui
+def test_a_frame_read_after_the_loop_stopped_is_not_processed(report: dict[str, Any]) -> None:
+    # The citizen left while the read waited for a waking camera: processing that frame would build
+    # the face detector's net again after the session released it.
+    assert report["left_during_read"] == {"processed": 0, "errors": []}
+
+
 # -- the child's side ------------------------------------------------------------------------------
 class _Records(logging.Handler):
     def __init__(self) -> None:
@@ -160,6 +167,7 @@ def _script(report_path: Path) -> None:
         report["raced"] = _run(
             second_waits_for_the_first_shown, 1.5, while_first_shown, final=lambda n: n >= 2
         )
+        report["left_during_read"] = _stopped_during_read()
     except Exception as err:  # the report says what broke
         report["error"] = repr(err)
     write_report(report_path, report)
@@ -167,3 +175,30 @@ def _script(report_path: Path) -> None:
 
 def _loop_thread_alive() -> bool:
     return any(t.name == "camera-loop" and t.is_alive() for t in threading.enumerate())
+
+
+def _stopped_during_read() -> dict[str, Any]:
+    from kivy.clock import Clock
+
+    from screens.preview import CameraLoop
+
+    reading, stopped = threading.Event(), threading.Event()
+    processed: list[int] = []
+    errors: list[str] = []
+
+    def slow_read() -> np.ndarray:
+        reading.set()
+        stopped.wait(5)  # a camera waking up
+        return np.zeros((4, 4, 3), np.uint8)
+
+    loop = CameraLoop(
+        slow_read, lambda _frame: processed.append(1), lambda *_: None, lambda e: errors.append(repr(e))
+    )
+    reading.wait(5)
+    loop.stop()
+    stopped.set()
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:
+        Clock.tick()
+        time.sleep(0.01)
+    return {"processed": len(processed), "errors": errors}
