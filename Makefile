@@ -13,14 +13,14 @@ TEST_PACKAGES += systemd cage util-linux  # systemd-analyze verify/security on t
 DEMO_PACKAGES := $(BASE_PACKAGES) $(if $(DISPLAY),,xvfb)
 XVFB := xvfb-run -a -s "-screen 0 1080x1920x24"
 
-.PHONY: demo test lint sysdeps-test sysdeps-demo uv venv
+.PHONY: demo test lint sysdeps-test sysdeps-demo uv venv font
 
-demo: sysdeps-demo venv
+demo: sysdeps-demo venv font
 	@if [ -n "$$DISPLAY" ]; then $(UV) run kiosk demo; \
 	else echo "No display: playing the hall demo headless; screenshots go to artifacts/demo/"; \
 	     $(UV) run kiosk demo --headless --artifacts artifacts/demo; fi
 
-test: sysdeps-test venv
+test: sysdeps-test venv font
 	$(UV) run ruff check .
 	$(XVFB) $(UV) run pytest
 
@@ -51,3 +51,8 @@ uv:
 venv: uv
 	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	$(UV) run python -m compileall -q kiosk devices screens provisioning >/dev/null
+
+# The UI's Chinese face, prepared once from the system's Noto Sans CJK into ~/.cache/kiosk/fonts (~1 min
+# the first time; devices/ui_font.py says why): done here so no test or demo start waits for it.
+font: venv
+	@$(UV) run kiosk font build

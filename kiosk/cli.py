@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -130,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     voice_build = vsub.add_parser("build", help="render every prompt with espeak-ng (at setup, offline)")
     config_arg(voice_build)
     voice_build.set_defaults(handler=cmd_voice_build)
+    font = sub.add_parser("font", help="the UI font")
+    fsub = font.add_subparsers(dest="font_command", required=True, metavar="ACTION")
+    font_build = fsub.add_parser("build", help="prepare the UI font from the system's CJK font (at setup)")
+    font_build.set_defaults(handler=cmd_font_build)
 
     devices = sub.add_parser("devices", help="device tools")
     dsub = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
@@ -260,6 +265,15 @@ def cmd_voice_build(args: argparse.Namespace) -> int:
 
     directory = load_config(args.config).storage.state_dir / "voice"
     print(f"{build(directory)} voice prompts ready in {directory}")
+    return 0
+
+
+def cmd_font_build(_args: argparse.Namespace) -> int:
+    from devices.ui_font import prepare
+
+    started = time.monotonic()
+    path = prepare()
+    print(f"UI font ready in {time.monotonic() - started:.0f} s: {path}")
     return 0
 
 

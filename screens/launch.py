@@ -25,13 +25,18 @@ def _simulated_citizen(terminal: Any, config: Config) -> Any:
     return None if photo is None else CameraActor(feed, photo)
 
 
+def font_for(config: Config) -> Path:
+    """The configured font, else the system's CJK face prepared for Kivy (devices.ui_font); a
+    RuntimeError that says what to install when the system has no CJK font."""
+    from devices.ui_font import ui_font
+
+    return config.ui.font or ui_font()
+
+
 def open_window(config: Config, *, locked: bool) -> None:
     """Configure Kivy and open its window (importing kivy.core.window does); idempotent. The CJK font
-    is looked up first: without one the kiosk must fail clearly, before any window shows."""
-    from devices.fonts import find_cjk_font
-
-    if config.ui.font is None:
-        find_cjk_font()
+    is looked up (and prepared) first: without one the kiosk must fail clearly, before any window shows."""
+    font_for(config)
     prepare_kivy(
         config.ui.size, orientation=config.ui.orientation, fullscreen=config.ui.fullscreen, locked=locked
     )
@@ -48,9 +53,7 @@ def run_ui(
     server: Any = None,
 ) -> int:
     """`terminal` is kiosk.wiring.Terminal; with `scenario` the UI is driven by simulated touches."""
-    from devices.fonts import find_cjk_font
-
-    font = config.ui.font or Path(find_cjk_font())  # fails clearly when no CJK font is installed
+    font = font_for(config)  # fails clearly when no CJK font is installed
     open_window(config, locked=locked)  # done already when kiosk.cli opened it while devices started
     from screens.app import KioskApp
 

@@ -104,9 +104,9 @@ def prepare_window() -> None:
     prepare_kivy(WINDOW, orientation="portrait", fullscreen=False, locked=False)
     from kivy.core.text import DEFAULT_FONT, LabelBase
 
-    from devices.fonts import find_cjk_font
+    from devices.ui_font import ui_font
 
-    LabelBase.register(DEFAULT_FONT, find_cjk_font())
+    LabelBase.register(DEFAULT_FONT, str(ui_font()))
 
 
 def shots_dir(variable: str) -> Path | None:
@@ -268,12 +268,11 @@ def demo_kiosk(
         if before_open is not None:
             before_open(config)
         with open_terminal(config) as terminal:
-            from devices.fonts import find_cjk_font
-
             prepare_kivy(config.ui.size, orientation=config.ui.orientation, fullscreen=False, locked=False)
             from screens.app import KioskApp
+            from screens.launch import font_for
 
-            app = KioskApp(terminal.controller, font_path=config.ui.font or Path(find_cjk_font()))
+            app = KioskApp(terminal.controller, font_path=font_for(config))
             yield app, terminal, config
     finally:
         server.stop()

@@ -296,18 +296,15 @@ def _kiosk_app(state_dir: Path, url: str) -> Iterator[tuple[Any, Any]]:
     from kiosk.logs import setup_logging
     from kiosk.memory import tune_allocator
     from kiosk.wiring import open_terminal
-    from screens.launch import _simulated_citizen, open_window
+    from screens.launch import _simulated_citizen, font_for, open_window
 
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "WARNING"))
     tune_allocator()
     config = demo_config(state_dir, url, window=WINDOW)
     with open_terminal(config, while_devices_start=lambda: open_window(config, locked=False)) as terminal:
-        from devices.fonts import find_cjk_font
         from screens.app import KioskApp
 
-        font = config.ui.font or Path(find_cjk_font())
-
-        app = KioskApp(terminal.controller, font_path=font)
+        app = KioskApp(terminal.controller, font_path=font_for(config))
         app.simulated_face = _simulated_citizen(terminal, config)
         yield app, terminal
 

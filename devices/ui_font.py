@@ -1,0 +1,119 @@
+"""The font file the UI draws text with, prepared once from the system's CJK font.
+
+Kivy's SDL2 text provider opens font files itself, and two of its habits cost the kiosk:
+- it always opens face 0 of a collection. In Noto Sans CJK (.ttc) that is the Japanese face, whose
+  forms of ~8,600 common hanzi (返, 通, 骨 …) differ from the Simplified Chinese ones citizens read;
+- it opens one FreeType face per (size, bold) and reads the file through a stream, so every face keeps
+  its own heap copy of the CFF subroutines: ~2.2 MB per face for Noto Sans CJK, ~50 MB over the UI.
+
+So the chosen face is written out as a font of its own, with its CFF desubroutinized (the subroutine
+calls inlined: the same outlines, nothing for FreeType to copy), under the user's cache directory.
+That takes ~45 s and ~450 MB, so it runs in a child process, at setup (`kiosk font build`) or, when
+missing, at the first start. A plain TrueType file is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devices.fonts import find_cjk_font_face
+
+log = logging.getLogger(__name__)
+
+RECIPE = "sc-face+desubroutinized/1"  # part of the cache key: a new recipe derives the file again
+DERIVE_TIMEOUT_S = 600.0
+
+
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/kiosk/fonts` (~/.cache/…; the service user's home is the state directory)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kiosk" / "fonts"
+
+
+def derived_path(file: str | Path, index: int, directory: Path | None = None) -> Path:
+    """Where the face `index` of `file` goes once derived: named after its source and what it was."""
+    source = Path(file).resolve()
+    stat = source.stat()
+    key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{index}|{RECIPE}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return (directory or cache_dir()) / f"{source.stem}-{index}-{digest}.otf"
+
+
+def needs_deriving(file: str | Path, index: int) -> bool:
+    """A face other than the first can't be opened by Kivy, and a CFF face costs a copy per size."""
+    from fontTools.ttLib import TTFont
+
+    if index:
+        return True
+    with TTFont(file, fontNumber=0, lazy=True) as font:
+        return "CFF " in font
+
+
+def derive(file: str | Path, index: int, dest: Path) -> None:
+    """Write face `index` of `file` to `dest` as a standalone font, its CFF desubroutinized."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(file, fontNumber=index) as font:
+        if "CFF " in font:
+            font["CFF "].cff.desubroutinize()
+        partial = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
+        font.save(partial)
+    os.replace(partial, dest)  # a reader sees the whole file or none
+
+
+def prepare(face: tuple[str, int] | None = None, directory: Path | None = None) -> Path:
+    """The font file for the UI (face: the system's CJK face), derived first if it needs to be and
+    is not yet; RuntimeError when the system has no CJK font or deriving fails."""
+    file, index = face or find_cjk_font_face()
+    dest = derived_path(file, index, directory)
+    if dest.is_file():
+        return dest
+    if not needs_deriving(file, index):
+        return Path(file)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.warning("preparing the UI font from %s face %d (once, ~1 min): %s", file, index, dest)
+    started = time.monotonic()
+    command = [sys.executable, "-m", "devices.ui_font", str(file), str(index), str(dest)]
+    try:
+        subprocess.run(command, check=True, timeout=DERIVE_TIMEOUT_S, capture_output=True, text=True)
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = (getattr(err, "stderr", None) or str(err)).strip().splitlines()[-1:]
+        raise RuntimeError(f"could not prepare the UI font from {file}: {detail}") from err
+    _remove_older(dest)
+    log.info("UI font ready in %.0f s: %s", time.monotonic() - started, dest)
+    return dest
+
+
+@functools.cache  # once per process: a failed derivation is not tried again for every window
+def ui_font() -> Path:
+    """`prepare()`d font; if deriving fails, the system's file as it is (logged): the kiosk still
+    starts. No CJK font at all stays a RuntimeError."""
+    try:
+        return prepare()
+    except RuntimeError as err:
+        file = find_cjk_font_face()[0]  # raises again if there is no CJK font at all
+        log.error("%s; drawing with the system font as it is", err)
+        return Path(file)
+
+
+def _remove_older(dest: Path) -> None:
+    """Faces derived before from an older source file or recipe (same name up to the digest), and
+    what a derivation that was killed left behind."""
+    prefix = dest.name.rsplit("-", 1)[0] + "-"
+    for old in dest.parent.glob(f"{prefix}*"):
+        with contextlib.suppress(FileNotFoundError):  # another process may tidy up at the same time
+            stale = old.suffix == ".partial" and time.time() - old.stat().st_mtime > DERIVE_TIMEOUT_S
+            if stale or (old != dest and old.suffix == dest.suffix):
+                old.unlink()
+
+
+if __name__ == "__main__":  # the child process of ui_font(): python -m devices.ui_font FILE INDEX DEST
+    derive(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))
