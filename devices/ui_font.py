@@ -7,7 +7,8 @@ Kivy's SDL2 text provider opens font files itself, and two of its habits cost th
   its own heap copy of the CFF subroutines: ~2.2 MB per face for Noto Sans CJK, ~50 MB over the UI.
 
 So the chosen face is written out as a font of its own, with its CFF desubroutinized (the subroutine
-calls inlined: the same outlines, nothing for FreeType to copy), under the user's cache directory.
+calls inlined: the same outlines, nothing for FreeType to copy) and without the vertical metrics Kivy
+never uses, under the user's cache directory.
 That takes ~45 s and ~450 MB, so it runs in a child process, at setup (`kiosk font build`) or, when
 missing, at the first start. A plain TrueType file is used as it is.
 """
@@ -28,8 +29,10 @@ from devices.fonts import find_cjk_font_face
 
 log = logging.getLogger(__name__)
 
-RECIPE = "sc-face+desubroutinized/1"  # part of the cache key: a new recipe derives the file again
+RECIPE = "sc-face+desubroutinized+horizontal/1"  # part of the cache key: a new recipe derives the file again
 DERIVE_TIMEOUT_S = 600.0
+# Vertical metrics: Kivy lays text out horizontally only, and FreeType copies vmtx (~260 KB) per face.
+VERTICAL_TABLES = ("vhea", "vmtx", "VORG")
 
 
 def cache_dir() -> Path:
@@ -58,12 +61,16 @@ def needs_deriving(file: str | Path, index: int) -> bool:
 
 
 def derive(file: str | Path, index: int, dest: Path) -> None:
-    """Write face `index` of `file` to `dest` as a standalone font, its CFF desubroutinized."""
+    """Write face `index` of `file` to `dest` as a standalone font, its CFF desubroutinized and its
+    vertical metrics left out."""
     from fontTools.ttLib import TTFont
 
     with TTFont(file, fontNumber=index) as font:
         if "CFF " in font:
             font["CFF "].cff.desubroutinize()
+        for tag in VERTICAL_TABLES:
+            if tag in font:
+                del font[tag]
         partial = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
         font.save(partial)
     os.replace(partial, dest)  # a reader sees the whole file or none

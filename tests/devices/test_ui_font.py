@@ -78,6 +78,8 @@ def test_the_derived_font_is_the_chosen_face_with_the_same_outlines_and_no_subro
         assert _subroutines(derived) == 0
         assert derived["name"].getDebugName(1) == source["name"].getDebugName(1) == "Noto Sans CJK SC"
         assert derived.getBestCmap() == source.getBestCmap()
+        assert derived["hmtx"].metrics == source["hmtx"].metrics
+        assert "vmtx" in source and not any(tag in derived for tag in ui_font.VERTICAL_TABLES)
         assert _outlines(derived) == _outlines(source)
     with TTFont(collection, fontNumber=0) as japanese:
         assert _outlines(japanese)["骨"] != _outlines(TTFont(dest))["骨"]  # the test can tell faces apart
