@@ -9,8 +9,9 @@ Kivy's SDL2 text provider opens font files itself, and two of its habits cost th
 So the chosen face is written out as a font of its own, with its CFF desubroutinized (the subroutine
 calls inlined: the same outlines, nothing for FreeType to copy) and without the vertical metrics Kivy
 never uses, under the user's cache directory.
-That takes ~45 s and ~450 MB, so it runs in a child process, at setup (`kiosk font build`) or, when
-missing, at the first start. A plain TrueType file is used as it is.
+That takes ~1 min and ~450 MB, so it runs in a child process: at setup (`kiosk font build`, which
+waits for it), or in the background at a start that finds it missing (that start draws with the
+system file). A plain TrueType file is used as it is.
 """
 
 from __future__ import annotations
@@ -76,39 +77,51 @@ def derive(file: str | Path, index: int, dest: Path) -> None:
     os.replace(partial, dest)  # a reader sees the whole file or none
 
 
-def prepare(face: tuple[str, int] | None = None, directory: Path | None = None) -> Path:
-    """The font file for the UI (face: the system's CJK face), derived first if it needs to be and
-    is not yet; RuntimeError when the system has no CJK font or deriving fails."""
+def _command(file: str | Path, index: int, dest: Path) -> list[str]:
+    return [sys.executable, "-m", "devices.ui_font", str(file), str(index), str(dest)]
+
+
+def prepare(face: tuple[str, int] | None = None, directory: Path | None = None) -> tuple[Path, bool]:
+    """(the font file for the UI, whether it was derived now): the system's CJK face (or `face`),
+    derived first if it needs to be and is not yet. RuntimeError when the system has no CJK font
+    or deriving fails. For setup: it waits the minute deriving takes."""
     file, index = face or find_cjk_font_face()
     dest = derived_path(file, index, directory)
     if dest.is_file():
-        return dest
+        return dest, False
     if not needs_deriving(file, index):
-        return Path(file)
+        return Path(file), False
     dest.parent.mkdir(parents=True, exist_ok=True)
-    log.warning("preparing the UI font from %s face %d (once, ~1 min): %s", file, index, dest)
-    started = time.monotonic()
-    command = [sys.executable, "-m", "devices.ui_font", str(file), str(index), str(dest)]
     try:
-        subprocess.run(command, check=True, timeout=DERIVE_TIMEOUT_S, capture_output=True, text=True)
+        subprocess.run(_command(file, index, dest), check=True, timeout=DERIVE_TIMEOUT_S, capture_output=True)
     except (OSError, subprocess.SubprocessError) as err:
-        detail = (getattr(err, "stderr", None) or str(err)).strip().splitlines()[-1:]
-        raise RuntimeError(f"could not prepare the UI font from {file}: {detail}") from err
-    _remove_older(dest)
-    log.info("UI font ready in %.0f s: %s", time.monotonic() - started, dest)
-    return dest
+        last = (getattr(err, "stderr", None) or str(err).encode()).decode(errors="replace").strip()
+        raise RuntimeError(f"could not prepare the UI font from {file}: {last.splitlines()[-1:]}") from err
+    return dest, True
 
 
-@functools.cache  # once per process: a failed derivation is not tried again for every window
+_background: list[subprocess.Popen] = []  # kept, so that it is not reported as left running
+
+
+@functools.cache  # once per process: one check, at most one background derivation
 def ui_font() -> Path:
-    """`prepare()`d font; if deriving fails, the system's file as it is (logged): the kiosk still
-    starts. No CJK font at all stays a RuntimeError."""
+    """The font file for the UI, never waiting: the prepared one if it is there, else the system's
+    file as it is while a child process prepares it for the next start (a first start must not wait a
+    minute, nor outlast the service's start timeout on a slow terminal). RuntimeError when the system
+    has no CJK font at all."""
+    file, index = find_cjk_font_face()
     try:
-        return prepare()
-    except RuntimeError as err:
-        file = find_cjk_font_face()[0]  # raises again if there is no CJK font at all
-        log.error("%s; drawing with the system font as it is", err)
-        return Path(file)
+        dest = derived_path(file, index)
+        if dest.is_file():
+            return dest
+        if not needs_deriving(file, index):
+            return Path(file)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _background.append(subprocess.Popen(_command(file, index, dest), stderr=subprocess.DEVNULL))
+        log.warning("UI font not prepared (kiosk font build): drawing with %s; preparing %s", file, dest)
+    except (OSError, ValueError) as err:  # an unreadable font file or cache directory
+        log.error("UI font: drawing with %s as it is: %s", file, err)
+    return Path(file)
 
 
 def _remove_older(dest: Path) -> None:
@@ -122,5 +135,6 @@ def _remove_older(dest: Path) -> None:
                 old.unlink()
 
 
-if __name__ == "__main__":  # the child process of ui_font(): python -m devices.ui_font FILE INDEX DEST
+if __name__ == "__main__":  # the child process: python -m devices.ui_font FILE INDEX DEST
     derive(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))
+    _remove_older(Path(sys.argv[3]))

@@ -272,8 +272,9 @@ def cmd_font_build(_args: argparse.Namespace) -> int:
     from devices.ui_font import prepare
 
     started = time.monotonic()
-    path = prepare()
-    print(f"UI font ready in {time.monotonic() - started:.0f} s: {path}")
+    path, derived = prepare()
+    how = f"prepared in {time.monotonic() - started:.0f} s" if derived else "already prepared"
+    print(f"UI font: {path} ({how})")
     return 0
 
 

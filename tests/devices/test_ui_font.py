@@ -93,14 +93,15 @@ def test_a_prepared_font_is_reused_and_derived_again_when_its_source_changes(
     source.write_bytes(collection.read_bytes())
     cache = tmp_path / "cache"
 
-    first = ui_font.prepare((str(source), 1), cache)
+    first, derived = ui_font.prepare((str(source), 1), cache)
+    assert derived
     made = first.stat().st_mtime_ns
-    assert ui_font.prepare((str(source), 1), cache) == first
+    assert ui_font.prepare((str(source), 1), cache) == (first, False)
     assert first.stat().st_mtime_ns == made  # not derived a second time
 
     os.utime(source, ns=(made + 10**9, made + 10**9))  # e.g. the fonts package was upgraded
-    second = ui_font.prepare((str(source), 1), cache)
-    assert second != first and second.is_file()
+    second, derived = ui_font.prepare((str(source), 1), cache)
+    assert derived and second != first
     assert sorted(cache.iterdir()) == [second]  # the older one is gone
 
 
@@ -120,26 +121,42 @@ def test_a_first_face_in_truetype_outlines_is_used_as_it_is(tmp_path: Path) -> N
     plain = tmp_path / "plain.ttf"
     builder.save(str(plain))
 
-    assert ui_font.prepare((str(plain), 0), tmp_path / "cache") == plain
+    assert ui_font.prepare((str(plain), 0), tmp_path / "cache") == (plain, False)
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_derivation_that_fails_is_a_clear_error_and_the_ui_keeps_the_system_font(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_derivation_that_fails_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.ttc"
     broken.write_bytes(b"ttcf" + bytes(60))
     with pytest.raises(RuntimeError, match="could not prepare the UI font"):
         ui_font.prepare((str(broken), 2), tmp_path / "cache")
     assert not list((tmp_path / "cache").iterdir())
 
-    monkeypatch.setattr(ui_font, "find_cjk_font_face", lambda: (str(broken), 2))
+
+@pytest.fixture
+def unprepared(collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The small collection as the system's CJK font, with an empty cache."""
+    monkeypatch.setattr(ui_font, "find_cjk_font_face", lambda: (str(collection), 1))
     monkeypatch.setattr(ui_font, "cache_dir", lambda: tmp_path / "cache")
     ui_font.ui_font.cache_clear()
-    try:
-        assert ui_font.ui_font() == broken
-    finally:
-        ui_font.ui_font.cache_clear()
+    yield tmp_path / "cache"
+    ui_font.ui_font.cache_clear()
+    for child in ui_font._background:
+        child.wait(60)
+
+
+def test_a_start_without_the_prepared_font_draws_with_the_system_file_and_prepares_it_meanwhile(
+    collection: Path, unprepared: Path
+) -> None:
+    assert ui_font.ui_font() == collection  # at once: a first start does not wait
+    ui_font._background[-1].wait(60)
+    (prepared,) = unprepared.iterdir()
+    assert prepared == ui_font.derived_path(collection, 1, unprepared)
+    with TTFont(prepared) as font:
+        assert font["name"].getDebugName(1) == "Noto Sans CJK SC" and _subroutines(font) == 0
+
+    ui_font.ui_font.cache_clear()  # the next start
+    assert ui_font.ui_font() == prepared
 
 
 def _draw(font: ImageFont.FreeTypeFont, char: str) -> Image.Image:
@@ -152,7 +169,7 @@ def test_the_ui_draws_simplified_chinese_forms_not_japanese_ones() -> None:
     """Kivy opens face 0 of whatever file it is given: the prepared file's face 0 must draw as the
     system collection's Simplified Chinese face does, and not as its face 0 (Japanese)."""
     file, index = find_cjk_font_face()
-    prepared = ui_font.prepare()
+    prepared, _ = ui_font.prepare()
     ours = ImageFont.truetype(str(prepared), 60)  # index 0, as Kivy opens it
     chosen = ImageFont.truetype(file, 60, index=index)
     first = ImageFont.truetype(file, 60, index=0)
