@@ -117,11 +117,31 @@ def ui_font() -> Path:
         if not needs_deriving(file, index):
             return Path(file)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _background.append(subprocess.Popen(_command(file, index, dest), stderr=subprocess.DEVNULL))
+        if _claim(dest):
+            _background.append(subprocess.Popen(_command(file, index, dest), stderr=subprocess.DEVNULL))
         log.warning("UI font not prepared (kiosk font build): drawing with %s; preparing %s", file, dest)
     except (OSError, ValueError) as err:  # an unreadable font file or cache directory
         log.error("UI font: drawing with %s as it is: %s", file, err)
     return Path(file)
+
+
+def _lock(dest: Path) -> Path:
+    return dest.with_name(f"{dest.name}.lock")
+
+
+def _claim(dest: Path) -> bool:
+    """Whether this process may start deriving `dest`: not if another did less than the timeout ago
+    (the tests start many UI processes in a row, and each derivation takes ~450 MB)."""
+    lock = _lock(dest)
+    with contextlib.suppress(FileNotFoundError):
+        if time.time() - lock.stat().st_mtime < DERIVE_TIMEOUT_S:
+            return False
+        lock.unlink()  # left by a derivation that was killed
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # another process claimed it just now
+        return False
+    return True
 
 
 def _remove_older(dest: Path) -> None:
@@ -136,5 +156,9 @@ def _remove_older(dest: Path) -> None:
 
 
 if __name__ == "__main__":  # the child process: python -m devices.ui_font FILE INDEX DEST
-    derive(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))
-    _remove_older(Path(sys.argv[3]))
+    target = Path(sys.argv[3])
+    try:
+        derive(sys.argv[1], int(sys.argv[2]), target)
+        _remove_older(target)
+    finally:
+        _lock(target).unlink(missing_ok=True)

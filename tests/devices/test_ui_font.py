@@ -149,8 +149,11 @@ def test_a_start_without_the_prepared_font_draws_with_the_system_file_and_prepar
     collection: Path, unprepared: Path
 ) -> None:
     assert ui_font.ui_font() == collection  # at once: a first start does not wait
+    started = len(ui_font._background)
+    ui_font.ui_font.cache_clear()  # another UI process starting meanwhile does not derive it again
+    assert ui_font.ui_font() == collection and len(ui_font._background) == started
     ui_font._background[-1].wait(60)
-    (prepared,) = unprepared.iterdir()
+    (prepared,) = unprepared.iterdir()  # and the lock is gone
     assert prepared == ui_font.derived_path(collection, 1, unprepared)
     with TTFont(prepared) as font:
         assert font["name"].getDebugName(1) == "Noto Sans CJK SC" and _subroutines(font) == 0
