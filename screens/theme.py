@@ -61,10 +61,12 @@ def type_size(size: float) -> float:
     return min(TYPE_LADDER, key=lambda step: abs(step - wanted))
 
 
-def smaller_type_size(size: float) -> float | None:
-    """The ladder's next size below `size`, or None when `size` is the mode's minimum already."""
+def smaller_type_size(size: float, at_most: float | None = None) -> float | None:
+    """The ladder's next size below `size` (and not above `at_most`; but the minimum at least), or None
+    when `size` is the mode's minimum already."""
     below = [step for step in TYPE_LADDER if min_type_size() <= step < size]
-    return below[-1] if below else None
+    fitting = [step for step in below if at_most is None or step <= at_most]
+    return (fitting or below[:1] or [None])[-1]
 
 
 def hex_code(rgba: tuple[float, ...]) -> str:

@@ -35,16 +35,23 @@ def small_px() -> int:
     return math.ceil(sp(theme.type_size(theme.FONT_SMALL)))
 
 
+WIDTH_SLACK = 1.05  # text width is near proportional to type size, give or take hinting
+
+
 def shrink_to_fit(label: Label, overflows: Callable[[], bool]) -> None:
     """Set `label` at its type size, then down the type ladder until it no longer overflows or is at the
-    mode's minimum (theme.TYPE_LADDER: arbitrary sizes would each open a font face)."""
+    mode's minimum (theme.TYPE_LADDER: arbitrary sizes would each open a font face). Text too wide
+    skips the steps its measured width rules out (each step tried opens a font face, and fitting to
+    a placeholder width walked the whole ladder), never one that might fit."""
     size: float | None = theme.type_size(label.type_base)
     while size is not None:
         label.font_size = sp(size)
         label.texture_update()
         if not overflows():
             return
-        size = theme.smaller_type_size(size)
+        drawn = label.texture_size[0]
+        at_most = size * label.width / drawn * WIDTH_SLACK if drawn > label.width > 0 else None
+        size = theme.smaller_type_size(size, at_most)
 
 
 class Panel(BoxLayout):
@@ -99,7 +106,15 @@ class LineText(Label):
 
     def __init__(self, text: str = "", *, size: float = theme.FONT_HEADING, color=theme.TEXT, **kw) -> None:
         self.type_base = size
-        super().__init__(text=text, color=color, halign="left", valign="middle", shorten=True, **kw)
+        super().__init__(
+            text=text,
+            font_size=sp(theme.type_size(size)),  # else first drawn at Kivy's 15 sp: one more font face
+            color=color,
+            halign="left",
+            valign="middle",
+            shorten=True,
+            **kw,
+        )
         self._refit = Clock.create_trigger(self._fit_text)
         self.bind(size=self._refit, text=self._refit)
         self.apply_type_size()
@@ -173,7 +188,9 @@ class BigButton(Button):
     def _fit_text(self, *_args) -> None:
         self.line_height = 1.0
         self.text_size = (max(self.width - dp(20), 1), None)
-        if not self.text or self.width <= 1:
+        # Narrower than one glyph at the minimum size: a size derived from a placeholder before the
+        # layout's real one (fitting to it walked the whole ladder, a font face per step).
+        if not self.text or self.text_size[0] < sp(theme.min_type_size()):
             self.font_size = sp(theme.type_size(self.type_base))
             return
 

@@ -116,6 +116,9 @@ def test_type_sizes_are_ladder_steps_never_below_the_minimum() -> None:
             while (smaller := theme.smaller_type_size(steps[-1])) is not None:
                 steps.append(smaller)
             assert steps[-1] == floor and steps == sorted(steps, reverse=True) and len(steps) > 3
+            # Skipping the steps a measured width rules out: the largest at most that, or the floor.
+            assert theme.smaller_type_size(steps[0], at_most=steps[2] + 0.5) == steps[2]
+            assert theme.smaller_type_size(steps[0], at_most=1) == floor
     finally:
         theme.font_scale = saved
 
