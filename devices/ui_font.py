@@ -4,14 +4,13 @@ Kivy's SDL2 text provider opens font files itself, and two of its habits cost th
 - it always opens face 0 of a collection. In Noto Sans CJK (.ttc) that is the Japanese face, whose
   forms of ~8,600 common hanzi (返, 通, 骨 …) differ from the Simplified Chinese ones citizens read;
 - it opens one FreeType face per (size, bold) and reads the file through a stream, so every face keeps
-  its own heap copy of the CFF subroutines: ~2.2 MB per face for Noto Sans CJK, ~50 MB over the UI.
+  its own heap copy of the CFF subroutines: ~2 MB per face for Noto Sans CJK, ~40 MB over the UI.
 
 So the chosen face is written out as a font of its own, with its CFF desubroutinized (the subroutine
 calls inlined: the same outlines, nothing for FreeType to copy) and without the vertical metrics Kivy
-never uses, under the user's cache directory.
-That takes ~1 min and ~450 MB, so it runs in a child process: at setup (`kiosk font build`, which
-waits for it), or in the background at a start that finds it missing (that start draws with the
-system file). A plain TrueType file is used as it is.
+never uses, under the user's cache directory. That takes ~1 min and ~450 MB, so it runs in a child
+process: at setup (`kiosk font build`, which waits for it), or in the background at a start that
+finds it missing (that start draws with the system file). A plain TrueType file is used as it is.
 """
 
 from __future__ import annotations
