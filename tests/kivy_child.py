@@ -84,6 +84,12 @@ def run_child(
     return report, result
 
 
+def script_report(test_file: str, factory: pytest.TempPathFactory, *, timeout: float) -> dict[str, Any]:
+    """The report of `test_file`'s `_script`, run in a child: the whole of a module-scoped fixture."""
+    out = factory.mktemp(Path(test_file).stem) / "report.json"
+    return run_child(test_file, "_script", out, timeout=timeout)[0]
+
+
 # -- the child's side ------------------------------------------------------------------------------
 def main(argv: list[str]) -> int:
     """`TEST_FILE FUNCTION ARG...`: imports the test file by its path and returns FUNCTION(*ARGs)."""

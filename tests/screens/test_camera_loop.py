@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kivy_child import prepare_window, run_child, write_report
+from kivy_child import prepare_window, script_report, write_report
 
 STALL_S = 0.6
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("camera_loop") / "report.json"
-    return run_child(__file__, "_script", out, timeout=120)[0]
+    return script_report(__file__, tmp_path_factory, timeout=120)
 
 
 @pytest.mark.ui

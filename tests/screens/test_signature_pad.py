@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kivy_child import WINDOW, run_child
+from kivy_child import WINDOW, script_report
 
 MOVES_PER_FRAME = 4
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("signature_pad") / "report.json"
-    return run_child(__file__, "_script", out, timeout=200)[0]
+    return script_report(__file__, tmp_path_factory, timeout=200)
 
 
 @pytest.mark.ui

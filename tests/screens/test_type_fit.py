@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kivy_child import run_child, write_report
+from kivy_child import script_report, write_report
 
 TEXTS = ("社会保障卡申领", "企业职工基本养老保险关系转移接续", "Transfer of basic pension insurance")
 WIDTHS = (100, 240, 420, 700, 1000)
@@ -19,8 +19,7 @@ WIDTHS = (100, 240, 420, 700, 1000)
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("type_fit") / "report.json"
-    return run_child(__file__, "_script", out, timeout=200)[0]
+    return script_report(__file__, tmp_path_factory, timeout=200)
 
 
 @pytest.mark.ui
