@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from devices.fonts import find_cjk_font_face
+from devices.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +36,13 @@ DERIVE_TIMEOUT_S = 600.0
 VERTICAL_TABLES = ("vhea", "vmtx", "VORG")
 
 
-def cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/kiosk/fonts` (~/.cache/…; the service user's home is the state directory)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "kiosk" / "fonts"
-
-
 def derived_path(file: str | Path, index: int, directory: Path | None = None) -> Path:
     """Where the face `index` of `file` goes once derived: named after its source and what it was."""
     source = Path(file).resolve()
     stat = source.stat()
     key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{index}|{RECIPE}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return (directory or cache_dir()) / f"{source.stem}-{index}-{digest}.otf"
+    return (directory or user_cache_dir("fonts")) / f"{source.stem}-{index}-{digest}.otf"
 
 
 def needs_deriving(file: str | Path, index: int) -> bool:

@@ -137,7 +137,7 @@ def test_a_derivation_that_fails_is_a_clear_error(tmp_path: Path) -> None:
 def unprepared(collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The small collection as the system's CJK font, with an empty cache."""
     monkeypatch.setattr(ui_font, "find_cjk_font_face", lambda: (str(collection), 1))
-    monkeypatch.setattr(ui_font, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(ui_font, "user_cache_dir", lambda name: tmp_path / "cache")
     ui_font.ui_font.cache_clear()
     yield tmp_path / "cache"
     ui_font.ui_font.cache_clear()
