@@ -272,7 +272,11 @@ def cmd_font_build(_args: argparse.Namespace) -> int:
     from devices.ui_font import prepare
 
     started = time.monotonic()
-    path, derived = prepare()
+    try:
+        path, derived = prepare()
+    except RuntimeError as err:  # no CJK font installed, or deriving failed: says which
+        print(f"kiosk: {err}", file=sys.stderr)
+        return 2
     how = f"prepared in {time.monotonic() - started:.0f} s" if derived else "already prepared"
     print(f"UI font: {path} ({how})")
     return 0

@@ -35,7 +35,8 @@ def font_for(config: Config) -> Path:
 
 def open_window(config: Config, *, locked: bool) -> None:
     """Configure Kivy and open its window (importing kivy.core.window does); idempotent. The CJK font
-    is looked up (and prepared) first: without one the kiosk must fail clearly, before any window shows."""
+    is looked up first (its preparation started if missing): without one the kiosk must fail clearly,
+    before any window shows."""
     font_for(config)
     prepare_kivy(
         config.ui.size, orientation=config.ui.orientation, fullscreen=config.ui.fullscreen, locked=locked
