@@ -181,3 +181,23 @@ def test_the_ui_draws_simplified_chinese_forms_not_japanese_ones() -> None:
         assert ImageChops.difference(drawn, _draw(chosen, char)).getbbox() is None, char
         if index != 0:
             assert ImageChops.difference(drawn, _draw(first, char)).getbbox() is not None, char
+
+
+def test_kiosk_font_build_says_what_it_did_or_what_is_missing(
+    collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk.cli import main
+
+    monkeypatch.setattr(ui_font, "find_cjk_font_face", lambda: (str(collection), 1))
+    monkeypatch.setattr(ui_font, "user_cache_dir", lambda name: tmp_path / "cache")
+    assert main(["font", "build"]) == 0
+    assert "prepared in" in capsys.readouterr().out
+    assert main(["font", "build"]) == 0
+    assert "already prepared" in capsys.readouterr().out
+
+    def no_font() -> tuple[str, int]:
+        raise RuntimeError("no CJK font found: install fonts-noto-cjk")
+
+    monkeypatch.setattr(ui_font, "find_cjk_font_face", no_font)
+    assert main(["font", "build"]) == 2
+    assert "install fonts-noto-cjk" in capsys.readouterr().err
