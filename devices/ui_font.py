@@ -75,17 +75,26 @@ def _command(file: str | Path, index: int, dest: Path) -> list[str]:
     return [sys.executable, "-m", "devices.ui_font", str(file), str(index), str(dest)]
 
 
-def prepare(face: tuple[str, int] | None = None, directory: Path | None = None) -> tuple[Path, bool]:
-    """(the font file for the UI, whether it was derived now): the system's CJK face (or `face`),
-    derived first if it needs to be and is not yet. RuntimeError when the system has no CJK font
-    or deriving fails. For setup: it waits the minute deriving takes."""
-    file, index = face or find_cjk_font_face()
+def _to_derive(file: str | Path, index: int, directory: Path | None) -> tuple[Path, bool]:
+    """(the file to draw with, whether it must be derived first): the derived file if it is there, or
+    the source itself when it needs no deriving; else the derived file's path (its folder made)."""
     dest = derived_path(file, index, directory)
     if dest.is_file():
         return dest, False
     if not needs_deriving(file, index):
         return Path(file), False
     dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest, True
+
+
+def prepare(face: tuple[str, int] | None = None, directory: Path | None = None) -> tuple[Path, bool]:
+    """(the font file for the UI, whether it was derived now): the system's CJK face (or `face`),
+    derived first if it needs to be and is not yet. RuntimeError when the system has no CJK font
+    or deriving fails. For setup: it waits the minute deriving takes."""
+    file, index = face or find_cjk_font_face()
+    dest, missing = _to_derive(file, index, directory)
+    if not missing:
+        return dest, False
     try:
         subprocess.run(_command(file, index, dest), check=True, timeout=DERIVE_TIMEOUT_S, capture_output=True)
     except (OSError, subprocess.SubprocessError) as err:
@@ -105,12 +114,9 @@ def ui_font() -> Path:
     has no CJK font at all."""
     file, index = find_cjk_font_face()
     try:
-        dest = derived_path(file, index)
-        if dest.is_file():
+        dest, missing = _to_derive(file, index, None)
+        if not missing:
             return dest
-        if not needs_deriving(file, index):
-            return Path(file)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if _claim(dest):
             _background.append(subprocess.Popen(_command(file, index, dest), stderr=subprocess.DEVNULL))
         log.warning("UI font not prepared (kiosk font build): drawing with %s; preparing %s", file, dest)
