@@ -11,11 +11,9 @@ import threading
 from pathlib import Path
 
 from devices.base import DeviceError
-from devices.idcard import IdCardReader, SamSimulator
-from devices.idcard.simulator import load_identities
-from devices.printer import ReceiptPrinter, VirtualEscposPrinter
-from kiosk.idnumber import mask_id_number
-from kiosk.receipt import mask_name
+
+# The drivers and simulators are imported by the commands that use them: `kiosk run` parses its
+# arguments with this module, and the UI draws its home screen before the drivers are loaded.
 
 
 def add_device_commands(dsub: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
@@ -52,6 +50,10 @@ def add_device_commands(dsub: argparse._SubParsersAction, sub: argparse._SubPars
 
 
 def cmd_read_id(args: argparse.Namespace) -> int:
+    from devices.idcard import IdCardReader
+    from kiosk.idnumber import mask_id_number
+    from kiosk.receipt import mask_name
+
     try:
         with IdCardReader(args.port) as reader:
             card = reader.wait_for_card(timeout_s=args.timeout)
@@ -75,6 +77,8 @@ def cmd_read_id(args: argparse.Namespace) -> int:
 
 
 def cmd_print_test(args: argparse.Namespace) -> int:
+    from devices.printer import ReceiptPrinter
+
     try:
         with ReceiptPrinter(args.printer, paper_mm=args.paper_mm) as printer:
             printer.print_test_page(args.terminal_id)
@@ -93,6 +97,9 @@ def _until_interrupted() -> None:
 
 
 def cmd_sim_idcard(args: argparse.Namespace) -> int:
+    from devices.idcard import SamSimulator
+    from devices.idcard.simulator import load_identities
+
     with SamSimulator(load_identities(args.identities)) as sim:
         if args.insert is not None:
             sim.insert(args.insert)
@@ -102,6 +109,8 @@ def cmd_sim_idcard(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_printer(args: argparse.Namespace) -> int:
+    from devices.printer import VirtualEscposPrinter
+
     args.render.mkdir(parents=True, exist_ok=True)
     with VirtualEscposPrinter(args.render, paper_mm=args.paper_mm) as printer:
         where = printer.start_pty() if args.pty else f"tcp://127.0.0.1:{printer.start_tcp(port=args.tcp)}"

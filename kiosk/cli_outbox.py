@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.cli_common import config_arg, json_arg
 from kiosk.config import ConfigError, load_config
-from kiosk.outbox import STATES, Outbox
-from kiosk.submission import enqueue_submission, load_submission
+from kiosk.outbox_terms import STATES
+
+if TYPE_CHECKING:
+    from kiosk.outbox import Outbox
 
 
 def add_outbox_commands(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +46,8 @@ def add_outbox_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace) -> Outbox:
+    from kiosk.outbox import Outbox  # here: `kiosk run` parses its arguments with this module
+
     config = load_config(args.config)
     if not config.storage.outbox_db.exists():
         raise ConfigError(f"no outbox at {config.storage.outbox_db} (storage.state_dir)")
@@ -98,8 +104,15 @@ def _full_ids(outbox: Outbox, given: list[str]) -> list[str]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from kiosk.outbox import Outbox
+    from kiosk.submission import SubmissionError, enqueue_submission, load_submission
+
     config = load_config(args.config)
-    application, attachments = load_submission(args.file)
+    try:
+        application, attachments = load_submission(args.file)
+    except SubmissionError as err:
+        print(f"kiosk: {err}", file=sys.stderr)
+        return 2
     with Outbox.open(config.storage, recover_sending=False) as outbox:
         queued = enqueue_submission(outbox, config.terminal.id, application, attachments)
     if args.json:

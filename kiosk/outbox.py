@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kiosk.application import canonical_json
+from kiosk.outbox_terms import STATES, OutboxUnavailable
 from kiosk.platform.errors import CODE_TRANSPORT, PlatformError
 from kiosk.platform.retry import RetryPolicy
 from kiosk.signing import hmac_sm3_hex
@@ -62,7 +63,6 @@ __all__ = [
 KINDS = ("material", "application", "rating")
 MATERIAL_TYPES = ("image/jpeg", "image/png", "application/pdf")  # §5.6
 _MATERIAL_REF = "outbox-material:"
-STATES = ("pending", "sending", "delivered", "failed")
 KEY_BYTES = 32
 # Delivered records (sealed bodies: scanned pages, signatures) are kept as long as the platform keeps
 # an idempotency key (§3: 7 days), then deleted: the file does not grow for the terminal's lifetime.
@@ -108,14 +108,6 @@ class Submitter(Protocol):
     def submit_rating(self, body_bytes: bytes, idempotency_key: str) -> dict[str, Any]: ...
 
     def upload_material(self, data: bytes, content_type: str) -> dict[str, Any]: ...
-
-
-class OutboxUnavailable(Exception):
-    """The outbox cannot store or read records: `reason` is "full", "corrupt" or "io"."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"outbox {reason}: {detail}")
-        self.reason = reason
 
 
 def _storage_error(err: Exception) -> OutboxUnavailable:

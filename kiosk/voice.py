@@ -16,10 +16,7 @@ import subprocess
 from pathlib import Path
 
 from kiosk import i18n
-from kiosk.face import PROMPTS as FACE_PROMPTS
-from kiosk.face_check import FAIL_PROMPTS
 from kiosk.i18n import N_
-from kiosk.liveness import CHALLENGE_PROMPTS, RETURN_PROMPT
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +50,12 @@ SCREEN_PROMPTS: dict[str, str] = {
 
 def known_prompts() -> list[str]:
     """Every fixed text the UI may speak, for `kiosk voice build`."""
+    # Here, not at the top: the UI imports this module for its home screen, drawn before the face
+    # check's modules (OpenCV, numpy) are loaded.
+    from kiosk.face import PROMPTS as FACE_PROMPTS
+    from kiosk.face_check import FAIL_PROMPTS
+    from kiosk.liveness import CHALLENGE_PROMPTS, RETURN_PROMPT
+
     texts = [
         *SCREEN_PROMPTS.values(),
         *FACE_PROMPTS.values(),
