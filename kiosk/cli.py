@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,7 @@ from kiosk.cli_provision import add_provision_commands
 from kiosk.cli_vision import add_vision_commands
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.logs import setup_logging
-from kiosk.outbox import OutboxUnavailable
-from kiosk.submission import SubmissionError
+from kiosk.outbox_terms import OutboxUnavailable
 
 log = logging.getLogger("kiosk.cli")
 SCENARIOS = (
@@ -55,11 +53,24 @@ SCENARIOS = (
 )
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked: importlib.metadata would add ~40 ms to every start."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        from importlib import metadata
+
+        print(f"kiosk {metadata.version('kiosk')}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk", description="政务服务自助终端 (跨省通办 self-service terminal)"
     )
-    parser.add_argument("--version", action="version", version=f"kiosk {metadata.version('kiosk')}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the kiosk UI on this terminal (locked-down)")
@@ -161,9 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     except OutboxUnavailable as err:  # full disk, damaged file: the technician must act
         print(f"kiosk: {err}", file=sys.stderr)
         return 3
-    except SubmissionError as err:
-        print(f"kiosk: {err}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as err:  # missing model or secret file, bad key file, …
         print(f"kiosk: cannot start: {err}", file=sys.stderr)
         return 2
@@ -357,13 +365,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def _run_ui(config: Config, *, locked: bool, **scenario_args) -> int:
     from kiosk.memory import tune_allocator
-    from kiosk.wiring import open_terminal
-    from screens.launch import open_window, run_ui  # Kivy is loaded only by these
+    from screens.launch import run_ui  # Kivy is loaded only by this
 
     tune_allocator()  # before the device threads start: the UI runs for months
-    # The window opens on the main thread while the devices open on theirs (-0.15 s of cold start).
-    with open_terminal(config, while_devices_start=lambda: open_window(config, locked=locked)) as terminal:
-        return run_ui(terminal, config, locked=locked, **scenario_args)
+    return run_ui(config, locked=locked, **scenario_args)
 
 
 def _reexec_under_xvfb() -> int:

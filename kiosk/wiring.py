@@ -86,12 +86,9 @@ def device_factories(config: Config, urls: dict[str, str]) -> dict[str, Callable
 
 
 @contextlib.contextmanager
-def open_terminal(
-    config: Config, while_devices_start: Callable[[], None] | None = None
-) -> Iterator[Terminal]:
-    """Everything a kiosk process runs on. `while_devices_start` is called once the devices are
-    opening on their threads and before they are waited for: the UI opens its window meanwhile (a
-    few hundred ms of the main thread that would otherwise follow the wait)."""
+def open_terminal(config: Config) -> Iterator[Terminal]:
+    """Everything a kiosk process runs on (the UI opens it behind its home screen:
+    kiosk.terminal_loader)."""
     _require_devices(config)
     sims = SimHost()
     stack = contextlib.ExitStack()
@@ -105,8 +102,6 @@ def open_terminal(
         state = StateDB(config.storage.state_db)
         stack.callback(state.close)
         attach(manager, state)
-        if while_devices_start is not None:
-            while_devices_start()
         for status in manager.wait_started():
             if status.state is not DeviceState.ONLINE:  # the kiosk starts anyway and recovers by itself
                 log.warning("device %s is %s at start-up", status.name, status.state.value)

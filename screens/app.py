@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.base import ExceptionHandler, ExceptionManager
@@ -19,40 +19,25 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.widget import Widget
 
-from kiosk import i18n, pinyin_ime, sdnotify
-from kiosk.catalog import Item
-from kiosk.controller import KioskController
-from kiosk.flow import FlowError, Step
+from kiosk import i18n, sdnotify
 from kiosk.i18n import N_, _
 from kiosk.session import IdleState
 from kiosk.voice import SCREEN_PROMPTS
 from screens import theme
 from screens.closed import ClosedScreen
-from screens.document import DocumentScreen
-from screens.face import FaceScreen
 from screens.home import HomeScreen
-from screens.items import CatalogScreen, GuideScreen
-from screens.journey import (
-    CertificateScreen,
-    ChecklistScreen,
-    CommitmentScreen,
-    DeliveryScreen,
-    LicensesScreen,
-)
-from screens.maintenance import MaintenancePinScreen, MaintenanceScreen
-from screens.maintenance import install as install_maintenance
-from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
-from screens.steps import (
-    DoneScreen,
-    FormScreen,
-    IdCardScreen,
-    RatingScreen,
-    ReceiptScreen,
-    ReviewScreen,
-)
 from screens.voice import Speaker
 from screens.widgets import BigButton, LineText, Panel, Text
+
+# Only what the home screen needs is imported above: the app draws it before the terminal (and the
+# backend's libraries) is loaded; every other screen comes with the terminal (KioskApp.attach).
+if TYPE_CHECKING:
+    from kiosk.catalog import Item
+    from kiosk.config import Config
+    from kiosk.controller import KioskController
+    from kiosk.flow import Step
 
 log = logging.getLogger(__name__)
 SERVICE_CHECK_S = 5.0
@@ -88,7 +73,7 @@ class TopBar(Panel):
         self.home.tid = "home_button"
         self.help = BigButton(
             _("呼叫工作人员"),
-            app.call_staff,
+            lambda: app.when_ready(app.call_staff),
             bg=theme.ACCENT,
             size=theme.FONT_SMALL,
             height=100,
@@ -131,80 +116,177 @@ class _RecoverToHome(ExceptionHandler):
         if isinstance(inst, KeyboardInterrupt | SystemExit):
             return ExceptionManager.RAISE
         log.error("unexpected UI error: %s", type(inst).__name__, exc_info=inst)
-        self.app.controller.end_session("ui error")
+        if self.app.terminal_ready:
+            self.app.controller.end_session("ui error")
         i18n.reset_language()
         self.app.forget_screens()
         self.app.show("home")
         return ExceptionManager.PASS
 
 
+def _step_screens() -> tuple[type, ...]:
+    """Every screen but home and closed, imported when the terminal is there (see the imports)."""
+    from screens.document import DocumentScreen
+    from screens.face import FaceScreen
+    from screens.items import CatalogScreen, GuideScreen
+    from screens.journey import (
+        CertificateScreen,
+        ChecklistScreen,
+        CommitmentScreen,
+        DeliveryScreen,
+        LicensesScreen,
+    )
+    from screens.maintenance import MaintenancePinScreen, MaintenanceScreen
+    from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
+    from screens.steps import (
+        DoneScreen,
+        FormScreen,
+        IdCardScreen,
+        RatingScreen,
+        ReceiptScreen,
+        ReviewScreen,
+    )
+
+    return (
+        CatalogScreen,
+        GuideScreen,
+        IdCardScreen,
+        FaceScreen,
+        FormScreen,
+        LicensesScreen,
+        DocumentScreen,
+        CommitmentScreen,
+        ChecklistScreen,
+        DeliveryScreen,
+        CertificateScreen,
+        ReviewScreen,
+        ReceiptScreen,
+        RatingScreen,
+        DoneScreen,
+        QueryMenuScreen,
+        ScanScreen,
+        QueryCodeScreen,
+        ProgressScreen,
+        MaintenancePinScreen,
+        MaintenanceScreen,
+    )
+
+
 class KioskApp(App):
-    def __init__(self, controller: KioskController, *, font_path: Path, **kwargs: Any) -> None:
+    """The kiosk's UI. It can be shown before its terminal is open: `attach(controller)` then comes
+    later (kiosk.terminal_loader), and until it does the home screen is drawn and answers touches,
+    a tap that needs the terminal waiting for it (`when_ready`)."""
+
+    def __init__(self, kiosk_config: Config, *, font_path: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.controller = controller
+        self.kiosk_config = kiosk_config  # not `config`: kivy's App has its own
+        self._controller: KioskController | None = None
         self.font_path = font_path
         self.selected_item: Item | None = None
         self.title = "政务服务自助终端"
+        self._built = False
         self._warning: ModalView | None = None
         self._cancel_card: threading.Event | None = None
-        self.speaker = Speaker(controller.services.config.storage.state_dir / "voice")
+        self._pending: Callable[[], Any] | None = None  # a tap made before the terminal was open
+        self._waiting_view: ModalView | None = None
+        self.speaker = Speaker(kiosk_config.storage.state_dir / "voice")
         # With a simulated face camera: kiosk.facepose_sim.CameraActor, who does what the check asks.
         self.simulated_face: Any = None
         self.warmed = threading.Event()  # set once _warm_up is done (benchmarks measure after it)
         self._last_touch = time.monotonic()  # an English home screen left alone goes back to Chinese
 
+    @property
+    def controller(self) -> KioskController:
+        if self._controller is None:
+            raise RuntimeError("the terminal is not open yet (see KioskApp.when_ready)")
+        return self._controller
+
+    @property
+    def terminal_ready(self) -> bool:
+        return self._controller is not None
+
+    @property
+    def elderly(self) -> bool:
+        return self._controller is not None and self._controller.elderly
+
     # -- construction ----------------------------------------------------------------------
     def build(self) -> BoxLayout:
         LabelBase.register(DEFAULT_FONT, str(self.font_path))  # every widget renders Chinese
-        # The pinyin tables and readings (a child process builds them the first time, ~3 s): in the
-        # background, not on a citizen's first key; and once the home screen is drawn, so that its
-        # first frame does not share the CPU with them.
-        Clock.schedule_once(lambda _dt: self._warm_up(), WARM_UP_AFTER_S)
         Window.clearcolor = theme.BACKGROUND
         root = BoxLayout(orientation="vertical")
         self.top_bar = TopBar(self)
         self.manager = ScreenManager(transition=NoTransition())
-        for screen_class in (
-            HomeScreen,
-            ClosedScreen,
-            CatalogScreen,
-            GuideScreen,
-            IdCardScreen,
-            FaceScreen,
-            FormScreen,
-            LicensesScreen,
-            DocumentScreen,
-            CommitmentScreen,
-            ChecklistScreen,
-            DeliveryScreen,
-            CertificateScreen,
-            ReviewScreen,
-            ReceiptScreen,
-            RatingScreen,
-            DoneScreen,
-            QueryMenuScreen,
-            ScanScreen,
-            QueryCodeScreen,
-            ProgressScreen,
-            MaintenancePinScreen,
-            MaintenanceScreen,
-        ):
-            self.manager.add_widget(screen_class(self))
+        self.manager.add_widget(HomeScreen(self))
+        self.manager.add_widget(ClosedScreen(self))
         self.manager.bind(current=lambda *_: self._update_title())
-        install_maintenance(self)  # the hidden gesture on the top bar, the PIN, the log buffer
-        # systemd (kiosk.service, Type=notify): ready at the first frame, then a watchdog ping from this
-        # loop, so a frozen UI is restarted. Outside systemd both are no-ops.
-        Clock.schedule_once(lambda _dt: sdnotify.ready("kiosk UI up"))
+        # systemd (kiosk.service, Type=notify): a watchdog ping from this loop, so that a frozen UI is
+        # restarted; ready once the terminal is open (_complete). Outside systemd both are no-ops.
         Clock.schedule_interval(lambda _dt: sdnotify.watchdog(), sdnotify.UI_PING_S)
         root.add_widget(self.top_bar)
         root.add_widget(self.manager)
         Window.bind(on_touch_down=lambda *_: self._touched())
         ExceptionManager.add_handler(_RecoverToHome(self))
         Clock.schedule_interval(self._tick, 1.0)
+        self._update_title()
+        self._built = True
+        if self._controller is not None:
+            self._complete()
+        return root
+
+    def attach(self, controller: KioskController) -> None:
+        """The terminal is open: every screen and the work that needs it can start. On the main
+        thread; before `run()` (tests, scenarios) or while the home screen is shown."""
+        self._controller = controller
+        if self._built:
+            self._complete()
+
+    def _complete(self) -> None:
+        for screen_class in _step_screens():
+            self.manager.add_widget(screen_class(self))
+        from screens.maintenance import install as install_maintenance
+
+        install_maintenance(self)  # the hidden gesture on the top bar, the PIN, the log buffer
+        # The pinyin tables and readings (a child process builds them the first time, ~3 s): in the
+        # background, not on a citizen's first key; and a moment after the home screen is drawn, so
+        # that its first frames do not share the CPU with them.
+        Clock.schedule_once(lambda _dt: self._warm_up(), WARM_UP_AFTER_S)
         Clock.schedule_interval(self._check_service, SERVICE_CHECK_S)
         Clock.schedule_once(self._check_service)
+        Clock.schedule_once(lambda _dt: sdnotify.ready("kiosk UI up"))
         self._update_title()
-        return root
+        if self._waiting_view is not None:
+            self._waiting_view.dismiss()
+            self._waiting_view = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+
+    def when_ready(self, action: Callable[[], Any]) -> None:
+        """Run `action` (a tap's) now, or once the terminal is open: in the first second or so after
+        a start, the citizen is asked to wait a moment. The last tap made meanwhile is the one done."""
+        if self.terminal_ready:
+            action()
+            return
+        self._pending = action
+        if self._waiting_view is None:
+            self._waiting_view = self._notice(_("正在准备，请稍候。"))
+
+    def _notice(self, message: str, *, closable: bool = False) -> ModalView:
+        """A modal sentence over the screen; `closable`: with a 好的 button (and a tap outside)."""
+        view = ModalView(size_hint=(0.8, None), height=dp(420 if closable else 260), auto_dismiss=closable)
+        box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
+        text = Text(message, size=theme.FONT_HEADING, halign="center")
+        if closable:
+            ok = BigButton(_("好的"), view.dismiss)
+            ok.tid = "help:ok"
+            for widget in (text, ok):
+                box.add_widget(widget)
+        else:  # the sentence alone, in the middle
+            for widget in (Widget(), text, Widget()):
+                box.add_widget(widget)
+        view.add_widget(box)
+        view.open()
+        return view
 
     @property
     def screen(self) -> Any:
@@ -213,7 +295,7 @@ class KioskApp(App):
     def _update_title(self) -> None:
         self.top_bar.title.text = _(self.screen.title)  # titles are N_-marked Chinese msgids
         self.top_bar.translate(self)
-        elderly = self.controller.elderly
+        elderly = self.elderly
         self.speaker.enabled = elderly
         mute = self.top_bar.mute
         # "Unmute" at 长者模式 size needs more room than 取消静音 on two lines.
@@ -234,14 +316,15 @@ class KioskApp(App):
         self.manager.current = name
 
     def go_home(self) -> None:
-        if self.controller.busy:
+        if self.terminal_ready and self.controller.busy:
             return  # a submission is being stored and sent; the citizen sees its progress
         self.cancel_card_read()
         self._dismiss_warning()
         self.speaker.stop()
         self.speaker.muted = False
         self.top_bar.mute.text = _("静音")
-        self.controller.end_session("home")
+        if self.terminal_ready:
+            self.controller.end_session("home")
         i18n.reset_language()  # whoever comes next starts in Chinese
         self.forget_screens()
         already_home = self.manager.current == "home"
@@ -285,6 +368,8 @@ class KioskApp(App):
         self.run_worker(lambda: case_progress(platform, case_no, query_code), on_error, show)
 
     def start_flow(self, item: Item, mode: str) -> None:
+        from kiosk.flow import FlowError
+
         try:
             flow = self.controller.start(item, mode)
         except FlowError as err:  # out of service since the citizen came in: say so, then close
@@ -312,6 +397,8 @@ class KioskApp(App):
 
     def act(self, action: Callable[[], Any]) -> None:
         """Run a quick flow action on the UI thread; a refusal (double tap…) becomes a message."""
+        from kiosk.flow import FlowError
+
         try:
             action()
         except FlowError as err:
@@ -326,6 +413,8 @@ class KioskApp(App):
     ) -> None:
         """Run blocking device/platform work off the UI thread; results come back on the UI thread,
         and only while the session that asked for them is still the current one."""
+        from kiosk.flow import FlowError
+
         flow = self.controller.flow
 
         def deliver(callback: Callable[[Any], None], value: Any) -> None:
@@ -369,20 +458,15 @@ class KioskApp(App):
     def call_staff(self) -> None:
         """From any screen: staff and operators are told; the citizen is told someone is coming."""
         self.controller.request_help(self.manager.current)
-        view = ModalView(size_hint=(0.8, None), height=dp(420), auto_dismiss=True)
-        box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
-        box.add_widget(Text(_("已通知工作人员，请稍候。"), size=theme.FONT_HEADING, halign="center"))
-        ok = BigButton(_("好的"), view.dismiss)
-        ok.tid = "help:ok"
-        box.add_widget(ok)
-        view.add_widget(box)
-        view.open()
+        self._notice(_("已通知工作人员，请稍候。"), closable=True)
 
     def _warm_up(self) -> None:
         """What the first taps would otherwise wait for, most likely first: the catalog's search index
         (every item's pinyin, read from kiosk.pinyin_data: ~0.1 s, ~1 s for a new catalog; the first
         tile tap opens the catalog), the English catalog (Babel compiles the .po in ~0.1 s), then the
         pinyin keyboard's tables (opened in ~0.05 s, built in ~3 s the first time)."""
+        from kiosk import pinyin_ime
+
         catalog = self.manager.get_screen("catalog")
 
         def warm() -> None:
@@ -400,6 +484,8 @@ class KioskApp(App):
     # -- in/out of service ------------------------------------------------------------------
     def _check_service(self, _dt: float = 0.0) -> None:
         """Between sessions only: a citizen already at work finishes (or is told at submit)."""
+        if not self.terminal_ready:
+            return
         if self.controller.session is not None or self.manager.current not in ("home", "closed"):
             return
         if self.controller.refresh_catalog():  # a new catalog from the platform: index it now
@@ -421,9 +507,12 @@ class KioskApp(App):
     # -- inactivity ------------------------------------------------------------------------
     def _touched(self) -> None:
         self._last_touch = time.monotonic()
-        self.controller.user_activity()
+        if self.terminal_ready:
+            self.controller.user_activity()
 
     def _tick(self, _dt: float) -> None:
+        if not self.terminal_ready:
+            return  # no session can have started
         away = self.manager.current not in ("home", "closed")
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())

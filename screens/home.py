@@ -24,17 +24,18 @@ class HomeScreen(KioskScreen):
         super().on_pre_enter(*args)
 
     def view_key(self) -> tuple[str, str]:
-        return current_language(), self.app.controller.services.config.terminal.hall_name
+        return current_language(), self.app.kiosk_config.terminal.hall_name
 
     def _standard_mode(self) -> None:
         """Home is where 长者模式 ends: whoever comes next starts with the standard type."""
         set_font_scale(1.0)
-        self.app.controller.elderly = False
+        if self.app.terminal_ready:  # else no session has started, nor 长者模式
+            self.app.controller.elderly = False
 
     def refresh(self) -> None:
         self._standard_mode()
         self.body.clear_widgets()
-        hall = self.app.controller.services.config.terminal.hall_name
+        hall = self.app.kiosk_config.terminal.hall_name
         self.body.add_widget(self._language_switch())
         self.body.add_widget(
             Text(_("欢迎使用"), size=theme.FONT_HEADING, halign="center", color=theme.TEXT_MUTED)
@@ -53,7 +54,7 @@ class HomeScreen(KioskScreen):
         for title, hint, key, colour in tiles:
             tile = BigButton(
                 f"[b]{_(title)}[/b]\n[size={small_px()}]{_(hint)}[/size]",
-                lambda k=key: self._open(k),
+                lambda k=key: self.app.when_ready(lambda: self._open(k)),
                 bg=colour,
                 size=56,
                 height=380,

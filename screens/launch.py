@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,31 +46,73 @@ def open_window(config: Config, *, locked: bool) -> None:
 
 
 def run_ui(
-    terminal: Any,
     config: Config,
     *,
     locked: bool,
     scenario: str | None = None,
     artifacts: Path | None = None,
     server: Any = None,
+    on_start: Callable[[Any], None] | None = None,
+    on_ready: Callable[[Any, Any], None] | None = None,
 ) -> int:
-    """`terminal` is kiosk.wiring.Terminal; with `scenario` the UI is driven by simulated touches."""
+    """The kiosk: its window and home screen first, then its terminal (kiosk.wiring.open_terminal)
+    opened on a thread behind them (kiosk.terminal_loader), then every other screen. With `scenario`
+    the UI is driven by simulated touches once the terminal is open. For benchmarks: `on_start(app)`
+    when the app starts, `on_ready(app, terminal)` once the terminal is attached (main thread).
+    A terminal that cannot be opened ends the UI with the loader's error, as a direct
+    open_terminal would have raised it."""
     font = font_for(config)  # fails clearly when no CJK font is installed
-    open_window(config, locked=locked)  # done already when kiosk.cli opened it while devices started
+    open_window(config, locked=locked)
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    from kiosk.terminal_loader import TerminalLoader
     from screens.app import KioskApp
 
-    app = KioskApp(terminal.controller, font_path=font)
-    app.simulated_face = actor = _simulated_citizen(terminal, config)
-    try:
-        if scenario is None:
-            app.run()
-            return 0
-        from screens.scenario import ScenarioRunner
+    app = KioskApp(config, font_path=font)
+    runners: list[Any] = []
+    actors: list[Any] = []  # closed at the end, even if a scenario took it from the app (face_replay)
 
-        runner = ScenarioRunner(app, terminal, scenario, artifacts or Path("artifacts"), server=server)
-        app.bind(on_start=lambda *_: runner.start())
-        app.run()
-        return runner.exit_code
-    finally:
-        if actor is not None:  # a scenario may have taken it from the app (face_replay)
-            actor.close()
+    def opened(loader: TerminalLoader) -> None:  # on the loader's thread
+        if loader.terminal is not None:
+            app.simulated_face = _simulated_citizen(loader.terminal, config)
+            actors.append(app.simulated_face)
+        Clock.schedule_once(lambda _dt: attach(loader))
+
+    def attach(loader: TerminalLoader) -> None:
+        if loader.terminal is None:
+            app.stop()  # run_ui raises the loader's error
+            return
+        app.attach(loader.terminal.controller)
+        if scenario is not None:
+            from screens.scenario import ScenarioRunner
+
+            runner = ScenarioRunner(
+                app, loader.terminal, scenario, artifacts or Path("artifacts"), server=server
+            )
+            runners.append(runner)
+            runner.start()
+        if on_ready is not None:
+            on_ready(app, loader.terminal)
+
+    loader = TerminalLoader(config, opened)
+
+    def first_frame(*_args: Any) -> None:
+        # The loader starts once the home screen's first frame is drawn (on the next clock tick:
+        # on_flip comes before the buffer swap): its imports would otherwise share the CPU and
+        # the GIL with it.
+        Window.unbind(on_flip=first_frame)
+        Clock.schedule_once(lambda _dt: loader.start())
+
+    Window.bind(on_flip=first_frame)
+    if on_start is not None:
+        app.bind(on_start=lambda *_: on_start(app))
+    with loader:
+        try:
+            app.run()
+        finally:
+            for actor in filter(None, actors):
+                actor.close()
+    if loader.error is not None:
+        raise loader.error
+    return runners[0].exit_code if runners else 0

@@ -90,6 +90,15 @@ def script_report(test_file: str, factory: pytest.TempPathFactory, *, timeout: f
     return run_child(test_file, "_script", out, timeout=timeout)[0]
 
 
+def kiosk_report(
+    test_file: str, factory: pytest.TempPathFactory, function: str, *, timeout: float
+) -> dict[str, Any]:
+    """The report of `test_file`'s `function(report_path, state_dir)`, run in a child with a fresh
+    state directory for its demo terminal: the whole of a module-scoped fixture."""
+    root = factory.mktemp(f"{Path(test_file).stem}{function}")
+    return run_child(test_file, function, root / "report.json", root / "state", timeout=timeout)[0]
+
+
 # -- the child's side ------------------------------------------------------------------------------
 def main(argv: list[str]) -> int:
     """`TEST_FILE FUNCTION ARG...`: imports the test file by its path and returns FUNCTION(*ARGs)."""
@@ -253,16 +262,11 @@ def run_in_both_modes(
 
 
 @contextmanager
-def demo_kiosk(
-    state_dir: Path, *, before_open: Callable[[Any], None] | None = None
-) -> Iterator[tuple[Any, Any, Any]]:
-    """The kiosk app of a demo terminal (simulated devices, like `kiosk demo --headless`) that talks to
-    the platform simulator, in a WINDOW-sized window: (app, terminal, config). `before_open(config)` runs
-    before the terminal opens."""
+def demo_terminal_config(state_dir: Path) -> Iterator[Any]:
+    """The config of a demo terminal (simulated devices, like `kiosk demo --headless`, in a WINDOW-sized
+    window) that talks to a platform simulator run here until the end of the block."""
     from kiosk.demo import demo_config
     from kiosk.platform_sim import ServerThread
-    from kiosk.wiring import open_terminal
-    from screens.bootstrap import prepare_kivy
 
     state_dir.mkdir(parents=True, exist_ok=True)
     probe = demo_config(state_dir, "http://127.0.0.1:1", window=WINDOW)  # writes the secret
@@ -270,7 +274,21 @@ def demo_kiosk(
     server = ServerThread(state_dir / "platform-sim.db", {probe.platform.terminal_id: secret})
     server.start()
     try:
-        config = demo_config(state_dir, server.base_url, window=WINDOW)
+        yield demo_config(state_dir, server.base_url, window=WINDOW)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def demo_kiosk(
+    state_dir: Path, *, before_open: Callable[[Any], None] | None = None
+) -> Iterator[tuple[Any, Any, Any]]:
+    """The kiosk app of a demo terminal (demo_terminal_config), its terminal opened before it starts:
+    (app, terminal, config). `before_open(config)` runs before the terminal opens."""
+    from kiosk.wiring import open_terminal
+    from screens.bootstrap import prepare_kivy
+
+    with demo_terminal_config(state_dir) as config:
         if before_open is not None:
             before_open(config)
         with open_terminal(config) as terminal:
@@ -278,10 +296,9 @@ def demo_kiosk(
             from screens.app import KioskApp
             from screens.launch import font_for
 
-            app = KioskApp(terminal.controller, font_path=font_for(config))
+            app = KioskApp(config, font_path=font_for(config))
+            app.attach(terminal.controller)
             yield app, terminal, config
-    finally:
-        server.stop()
 
 
 class Driver:
@@ -353,6 +370,15 @@ class Driver:
 
     def run(self, script: Steps, report: dict[str, Any], report_path: Path, *, step_timeout_s: float) -> None:
         """Runs the app through `script`, then writes `report` (`"error"`: what failed) and stops it."""
+        self.app.bind(
+            on_start=lambda *_: self.play(script, report, report_path, step_timeout_s=step_timeout_s)
+        )
+        self.app.run()
+
+    def play(
+        self, script: Steps, report: dict[str, Any], report_path: Path, *, step_timeout_s: float
+    ) -> None:
+        """`run` for an app already started (by screens.launch.run_ui): from its next frame on."""
         from kivy.clock import Clock
 
         app = self.app
@@ -377,8 +403,7 @@ class Driver:
             app.stop()
             return False
 
-        app.bind(on_start=lambda *_: Clock.schedule_interval(step, 0))
-        app.run()
+        Clock.schedule_interval(step, 0)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kivy_child import WINDOW, contrast, hex_rgb, run_child
+from kivy_child import WINDOW, contrast, hex_rgb, kiosk_report
 
 MIN_TARGET_PX = 60
 MIN_FONT_PX = {"normal": 28.0, "elderly": 40.0}
@@ -146,8 +146,7 @@ def test_theme_pairs_meet_elderly_contrast() -> None:
 # -- the run on the real UI ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def a11y_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("a11y")
-    return run_child(__file__, "_probe", root / "report.json", root / "state", timeout=420)[0]
+    return kiosk_report(__file__, tmp_path_factory, "_probe", timeout=420)
 
 
 @pytest.mark.ui

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kivy_child import run_child
+from kivy_child import kiosk_report
 
 ITEM = "KS-SAMPLE-JY-SY-0007"  # 失业登记, in 跨省通办专区
 OTHER_ITEM = "KS-SAMPLE-GJJ-TQ-0001"
@@ -20,8 +20,7 @@ OTHER_ITEM = "KS-SAMPLE-GJJ-TQ-0001"
 
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("reuse")
-    return run_child(__file__, "_run", root / "report.json", root / "state", timeout=240)[0]["checks"]
+    return kiosk_report(__file__, tmp_path_factory, "_run", timeout=240)["checks"]
 
 
 @pytest.mark.ui
