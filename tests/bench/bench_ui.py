@@ -349,15 +349,16 @@ def _play(state_dir: Path, url: str, script: Callable[[Any], Iterator[Any]], nam
     """Run the demo kiosk and, once its terminal is open, a ScenarioRunner (its per-frame driver,
     waits and find()) playing `script(runner)`; its summary goes beside the state dir, in the
     parent's temporary directory."""
-    from screens.scenario import ScenarioRunner
-
-    class BenchRunner(ScenarioRunner):
-        def scenario_bench(self) -> Iterator[Any]:
-            yield from script(self)
-
-    runners: list[BenchRunner] = []
+    runners: list[Any] = []
 
     def ready(app: Any, terminal: Any) -> None:
+        # Imported here, once the window is configured and open: screens.scenario imports Kivy.
+        from screens.scenario import ScenarioRunner
+
+        class BenchRunner(ScenarioRunner):
+            def scenario_bench(self) -> Iterator[Any]:
+                yield from script(self)
+
         runners.append(BenchRunner(app, terminal, "bench", state_dir.parent / "runner"))
         runners[0].start()
 
