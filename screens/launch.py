@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from kiosk.config import Config
 from screens.bootstrap import prepare_kivy
+
+log = logging.getLogger(__name__)
 
 
 def _simulated_citizen(terminal: Any, config: Config) -> Any:
@@ -75,7 +78,10 @@ def run_ui(
 
     def opened(loader: TerminalLoader) -> None:  # on the loader's thread
         if loader.terminal is not None:
-            app.simulated_face = _simulated_citizen(loader.terminal, config)
+            try:
+                app.simulated_face = _simulated_citizen(loader.terminal, config)
+            except Exception:  # the demo goes on without one; the terminal must still attach
+                log.exception("the demo's simulated citizen could not start")
             actors.append(app.simulated_face)
         Clock.schedule_once(lambda _dt: attach(loader))
 
