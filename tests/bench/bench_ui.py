@@ -157,12 +157,12 @@ def bench_cold(env: dict[str, str], state_dir: Path, url: str, tmp: Path) -> lis
     for index in range(runs + 1):
         for mode in ("cold-bare", "cold-kiosk"):
             child = Child(mode, env, state_dir, url, tmp / f"{mode}.log")
-            kiosk = mode == "cold-kiosk"
-            seen = child.lines(READY, READY_TERMINAL) if kiosk else child.lines(READY)
+            markers = (READY, READY_TERMINAL) if mode == "cold-kiosk" else (READY,)
+            seen = child.lines(*markers)
             child.finish()
             if index:
                 times[mode].append(seen[READY][1])
-                if kiosk:
+                if READY_TERMINAL in seen:
                     times["terminal"].append(seen[READY_TERMINAL][1])
     bare, kiosk, terminal = (statistics.median(times[k]) for k in ("cold-bare", "cold-kiosk", "terminal"))
 
