@@ -99,6 +99,7 @@ class DocumentScreen(StepScreen):
             look,
             self._show,
             lambda err: self._failed(getattr(err, "message", N_("高拍仪暂时无法使用，请联系工作人员。"))),
+            keep=lambda seen: seen.page is not None,  # taken once per placement: never skip it
         )
 
     def stop(self) -> None:

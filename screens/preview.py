@@ -5,6 +5,7 @@
 - `CameraLoop` reads frames and runs the screen's processing (face check step, QR decode, page
   detection) on a worker thread; the main thread only picks up the newest (frame, result) pair at
   display rate, so widgets are touched on the main thread alone and a slow step never piles up.
+  A result that must not be skipped (a page taken, a final result) is kept until it is delivered.
   A worker that stops delivering (stuck in a call) is given up after `STALL_S`: the citizen gets
   a retry instead of a frozen picture, the log gets where the worker was stuck.
 - `CodeListener` waits for one code from a serial or keyboard-wedge scanner on a thread of its own.
@@ -116,9 +117,11 @@ class CameraStalled(Exception):
 
 class CameraLoop:
     """Frames from `read` → `process(frame)` on a worker thread → `deliver(frame, result)` on the main
-    thread at display rate (only the newest pair). A result for which `final(result)` holds ends the
-    worker and is always delivered (a scanned code must not be overwritten by the next empty frame).
-    No result for `stall_s` ends the loop with `on_error(CameraStalled())`."""
+    thread at display rate (only the newest pair). A result for which `keep(result)` holds is never
+    overwritten: the pick-up delivers it, in order, before the newest (a page taken once must reach
+    the flow even when the main thread was slow). A result for which `final(result)` holds is kept,
+    ends the worker and stops the loop once delivered (a scanned code must not be overwritten by the
+    next empty frame). No result for `stall_s` ends the loop with `on_error(CameraStalled())`."""
 
     def __init__(
         self,
@@ -128,14 +131,17 @@ class CameraLoop:
         on_error: Callable[[Exception], None],
         final: Callable[[Any], bool] = lambda _result: False,
         stall_s: float = STALL_S,
+        keep: Callable[[Any], bool] = lambda _result: False,
     ) -> None:
         self._read, self._process, self._deliver, self._on_error = read, process, deliver, on_error
-        self._final = final
+        self._final, self._keep = final, keep
         self._stall_s = stall_s
         self._last_result = time.monotonic()
         self._stop = threading.Event()
-        # The newest (frame, result, is_final), waiting for the main thread. Whether a result is final
-        # travels with it: the pick-up stops the loop only after delivering the final result itself.
+        # Waiting for the main thread, as (frame, result, is_final): the results to keep, oldest first,
+        # and the newest other one (always newer than the kept: keeping one drops an older newest).
+        # Whether a result is final travels with it: the pick-up stops the loop only after delivering it.
+        self._kept: list[tuple[np.ndarray, Any, bool]] = []
         self._latest: tuple[np.ndarray, Any, bool] | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name="camera-loop")
@@ -146,6 +152,7 @@ class CameraLoop:
         self._stop.set()
         self._event.cancel()
         with self._lock:
+            self._kept.clear()
             self._latest = None
 
     @property
@@ -160,6 +167,7 @@ class CameraLoop:
                     return  # nothing to process for: a face check would rebuild a released detector
                 result = self._process(frame)
                 final = self._final(result)
+                kept = final or self._keep(result)
             except Exception as err:  # a camera fault or a processing bug: the screen says what to do
                 if not self._stop.is_set():
                     log.warning("camera loop stopped: %s", type(err).__name__)
@@ -167,23 +175,27 @@ class CameraLoop:
                 self._stop.set()
                 return
             with self._lock:
-                self._latest = (frame, result, final)
+                if kept:
+                    self._kept.append((frame, result, final))
+                    self._latest = None
+                else:
+                    self._latest = (frame, result, final)
                 self._last_result = time.monotonic()
             if final:
                 return
 
     def _pick_up(self, _dt: float) -> None:
         with self._lock:
-            latest, self._latest = self._latest, None
+            due = self._kept + ([self._latest] if self._latest is not None else [])
+            self._kept, self._latest = [], None
             silent_s = time.monotonic() - self._last_result
-        if self._stop.is_set():
-            return
-        if latest is not None:
-            frame, result, final = latest
+        for frame, result, final in due:
+            if self._stop.is_set():  # stopped before, or by a delivery (the screen was left)
+                return
             self._deliver(frame, result)
             if final:
                 self.stop()
-        elif silent_s > self._stall_s:
+        if not due and not self._stop.is_set() and silent_s > self._stall_s:
             log.warning("camera loop stalled for %.0f s; worker at: %s", silent_s, self._where())
             self.stop()
             self._on_error(CameraStalled())

@@ -1,7 +1,8 @@
 """`screens.preview.CameraLoop` with Kivy's real Clock (ticked by hand in a child process, no window):
 a worker stuck inside its processing step is given up with a retry for the citizen and the stuck
 call in the log; a slow but living worker is left alone; a final result ends the loop, and is
-delivered even when it comes while the result before it is still being shown.
+delivered even when it comes while the result before it is still being shown; a result to keep (a
+page taken) is delivered even when newer ones came while the main thread was busy.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ def test_a_final_result_made_while_the_one_before_is_shown_is_still_delivered(re
     raced = report["raced"]
     assert raced["errors"] == [] and raced["stall_logs"] == []
     assert raced["results"] == [1, 2] and raced["stopped"]
+
+
+@pytest.mark.ui
+def test_a_result_to_keep_is_delivered_though_newer_ones_came_first(report: dict[str, Any]) -> None:
+    # The document camera takes a page once per placement; while the main thread was busy (drawing,
+    # a screenshot), the next frames' results replaced it and the page never reached the flow: the
+    # citizen saw 请保持不动 for good (seen in CI, the materials screen waiting 90 s).
+    kept = report["kept"]
+    assert kept["errors"] == [] and kept["stall_logs"] == []
+    results = kept["results"]
+    assert results[:2] == [1, 2]  # kept while 3, 4, … came
+    assert results[2] > 3 and results == sorted(results)  # then the newest: the others skipped, in order
 
 
 @pytest.mark.ui
@@ -165,6 +178,17 @@ def _script(report_path: Path) -> None:
         counter[0] = 0
         report["raced"] = _run(
             second_waits_for_the_first_shown, 1.5, while_first_shown, final=lambda n: n >= 2
+        )
+        counter[0] = 0
+        showing_first.clear()
+
+        def busy_showing_the_first(result: int) -> None:
+            if result == 1:  # the worker makes result 2 (to keep) and several more meanwhile
+                showing_first.set()
+                time.sleep(0.3)
+
+        report["kept"] = _run(
+            second_waits_for_the_first_shown, 1.0, busy_showing_the_first, keep=lambda n: n == 2
         )
         report["left_during_read"] = _stopped_during_read()
     except Exception as err:  # the report says what broke
