@@ -15,11 +15,9 @@ from kivy.base import ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.core.window import Window
-from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
-from kivy.uix.widget import Widget
 
 from kiosk import i18n, sdnotify
 from kiosk.i18n import N_, _
@@ -28,8 +26,9 @@ from kiosk.voice import SCREEN_PROMPTS
 from screens import theme
 from screens.closed import ClosedScreen
 from screens.home import HomeScreen
+from screens.modals import IdleWarning, notice
+from screens.top_bar import AT_REST, TopBar
 from screens.voice import Speaker
-from screens.widgets import BigButton, LineText, Panel, Text
 
 # Only what the home screen needs is imported above: the app draws it before the terminal (and the
 # backend's libraries) is loaded; every other screen comes with the terminal (KioskApp.attach).
@@ -42,67 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SERVICE_CHECK_S = 5.0
 WARM_UP_AFTER_S = 1.0  # after start: the home screen's first frames come first
-HELP_WIDTH, HELP_WIDTH_ELDERLY = 220, 280  # dp of the top bar's 呼叫工作人员 button
 UNEXPECTED = N_("系统出现问题，请返回首页重新开始，或联系工作人员。")
-
-
-class TopBar(Panel):
-    def __init__(self, app: KioskApp) -> None:
-        super().__init__(
-            orientation="horizontal",
-            bg=theme.PRIMARY,
-            size_hint_y=None,
-            height=dp(theme.TOP_BAR_HEIGHT),
-            padding=(dp(30), dp(16)),
-            spacing=dp(20),
-        )
-        self.title = LineText("", size=theme.FONT_HEADING, color=theme.WHITE, bold=True)
-        self.countdown = Text(
-            "", size=theme.FONT_SMALL, color=theme.WHITE, halign="right", size_hint_x=None, width=dp(130)
-        )
-        self.home = BigButton(
-            _("首页"),
-            app.go_home,
-            bg=theme.WHITE,
-            fg=theme.PRIMARY,
-            size=theme.FONT_BODY,
-            height=100,
-            size_hint_x=None,
-            width=dp(150),
-        )
-        self.home.tid = "home_button"
-        self.help = BigButton(
-            _("呼叫工作人员"),
-            lambda: app.when_ready(app.call_staff),
-            bg=theme.ACCENT,
-            size=theme.FONT_SMALL,
-            height=100,
-            size_hint_x=None,
-            width=dp(HELP_WIDTH),
-        )
-        self.help.tid = "help"
-        self.mute = BigButton(
-            _("静音"),
-            app.toggle_mute,
-            bg=theme.WHITE,
-            fg=theme.PRIMARY,
-            size=theme.FONT_SMALL,
-            height=100,
-            size_hint_x=None,
-            width=0,
-            opacity=0,
-            disabled=True,
-        )  # shown in 长者模式 only, where prompts are spoken
-        self.mute.tid = "mute"
-        for widget in (self.title, self.countdown, self.mute, self.help, self.home):
-            widget.pos_hint = {"center_y": 0.5}
-            self.add_widget(widget)
-
-    def translate(self, app: KioskApp) -> None:
-        """The bar is built once: its words follow the language on every change of screen."""
-        self.home.text = _("首页")
-        self.help.text = _("呼叫工作人员")
-        self.mute.text = _("取消静音") if app.speaker.muted else _("静音")
 
 
 class _RecoverToHome(ExceptionHandler):
@@ -124,54 +63,6 @@ class _RecoverToHome(ExceptionHandler):
         return ExceptionManager.PASS
 
 
-def _step_screens() -> tuple[type, ...]:
-    """Every screen but home and closed, imported when the terminal is there (see the imports)."""
-    from screens.document import DocumentScreen
-    from screens.face import FaceScreen
-    from screens.items import CatalogScreen, GuideScreen
-    from screens.journey import (
-        CertificateScreen,
-        ChecklistScreen,
-        CommitmentScreen,
-        DeliveryScreen,
-        LicensesScreen,
-    )
-    from screens.maintenance import MaintenancePinScreen, MaintenanceScreen
-    from screens.query import ProgressScreen, QueryCodeScreen, QueryMenuScreen, ScanScreen
-    from screens.steps import (
-        DoneScreen,
-        FormScreen,
-        IdCardScreen,
-        RatingScreen,
-        ReceiptScreen,
-        ReviewScreen,
-    )
-
-    return (
-        CatalogScreen,
-        GuideScreen,
-        IdCardScreen,
-        FaceScreen,
-        FormScreen,
-        LicensesScreen,
-        DocumentScreen,
-        CommitmentScreen,
-        ChecklistScreen,
-        DeliveryScreen,
-        CertificateScreen,
-        ReviewScreen,
-        ReceiptScreen,
-        RatingScreen,
-        DoneScreen,
-        QueryMenuScreen,
-        ScanScreen,
-        QueryCodeScreen,
-        ProgressScreen,
-        MaintenancePinScreen,
-        MaintenanceScreen,
-    )
-
-
 class KioskApp(App):
     """The kiosk's UI. It can be shown before its terminal is open: `attach(controller)` then comes
     later (kiosk.terminal_loader), and until it does the home screen is drawn and answers touches,
@@ -185,7 +76,7 @@ class KioskApp(App):
         self.selected_item: Item | None = None
         self.title = "政务服务自助终端"
         self._built = False
-        self._warning: ModalView | None = None
+        self._warning = IdleWarning(self._stay)
         self._cancel_card: threading.Event | None = None
         self._pending: Callable[[], Any] | None = None  # a tap made before the terminal was open
         self._waiting_view: ModalView | None = None
@@ -241,7 +132,9 @@ class KioskApp(App):
             self._complete()
 
     def _complete(self) -> None:
-        for screen_class in _step_screens():
+        from screens.screen_list import step_screens
+
+        for screen_class in step_screens():
             self.manager.add_widget(screen_class(self))
         from screens.maintenance import install as install_maintenance
 
@@ -269,47 +162,18 @@ class KioskApp(App):
             return
         self._pending = action
         if self._waiting_view is None:
-            self._waiting_view = self._notice(_("正在准备，请稍候。"))
-
-    def _notice(self, message: str, *, closable: bool = False) -> ModalView:
-        """A modal sentence over the screen; `closable`: with a 好的 button (and a tap outside)."""
-        view = ModalView(size_hint=(0.8, None), height=dp(420 if closable else 260), auto_dismiss=closable)
-        box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
-        text = Text(message, size=theme.FONT_HEADING, halign="center")
-        if closable:
-            ok = BigButton(_("好的"), view.dismiss)
-            ok.tid = "help:ok"
-            for widget in (text, ok):
-                box.add_widget(widget)
-        else:  # the sentence alone, in the middle
-            for widget in (Widget(), text, Widget()):
-                box.add_widget(widget)
-        view.add_widget(box)
-        view.open()
-        return view
+            self._waiting_view = notice(_("正在准备，请稍候。"))
 
     @property
     def screen(self) -> Any:
         return self.manager.current_screen
 
     def _update_title(self) -> None:
-        self.top_bar.title.text = _(self.screen.title)  # titles are N_-marked Chinese msgids
-        self.top_bar.translate(self)
-        elderly = self.elderly
+        elderly, current = self.elderly, self.manager.current
+        title = _(self.screen.title)  # titles are N_-marked Chinese msgids
+        self.top_bar.update(title, current, elderly=elderly, muted=self.speaker.muted)
         self.speaker.enabled = elderly
-        mute = self.top_bar.mute
-        # "Unmute" at 长者模式 size needs more room than 取消静音 on two lines.
-        mute_width = dp(110 if i18n.current_language() == i18n.DEFAULT_LANGUAGE else 170)
-        mute.width, mute.opacity, mute.disabled = (mute_width, 1, False) if elderly else (0, 0, True)
-        # Six glyphs at 长者模式 size need one line of their own: 220 dp would wrap them.
-        self.top_bar.help.width = dp(HELP_WIDTH_ELDERLY if elderly else HELP_WIDTH)
-        self.speaker.say(SCREEN_PROMPTS.get(self.manager.current))
-        at_rest = self.manager.current in ("home", "closed")
-        self.top_bar.home.opacity = 0 if at_rest else 1
-        self.top_bar.home.disabled = at_rest
-        self.top_bar.home.width = 0 if at_rest else dp(150)  # its room goes to the title (longer in English)
-        if at_rest:
-            self.top_bar.countdown.text = ""
+        self.speaker.say(SCREEN_PROMPTS.get(current))
 
     # -- navigation ------------------------------------------------------------------------
     def show(self, name: str) -> None:
@@ -322,7 +186,7 @@ class KioskApp(App):
         self._dismiss_warning()
         self.speaker.stop()
         self.speaker.muted = False
-        self.top_bar.mute.text = _("静音")
+        self.top_bar.translate(muted=False)
         if self.terminal_ready:
             self.controller.end_session("home")
         i18n.reset_language()  # whoever comes next starts in Chinese
@@ -452,13 +316,13 @@ class KioskApp(App):
         self.speaker.muted = not self.speaker.muted
         if self.speaker.muted:
             self.speaker.stop()
-        self.top_bar.mute.text = _("取消静音") if self.speaker.muted else _("静音")
+        self.top_bar.translate(muted=self.speaker.muted)
 
     # -- help ------------------------------------------------------------------------------
     def call_staff(self) -> None:
         """From any screen: staff and operators are told; the citizen is told someone is coming."""
         self.controller.request_help(self.manager.current)
-        self._notice(_("已通知工作人员，请稍候。"), closable=True)
+        notice(_("已通知工作人员，请稍候。"), closable=True)
 
     def _warm_up(self) -> None:
         """What the first taps would otherwise wait for, most likely first: the catalog's search index
@@ -486,7 +350,7 @@ class KioskApp(App):
         """Between sessions only: a citizen already at work finishes (or is told at submit)."""
         if not self.terminal_ready:
             return
-        if self.controller.session is not None or self.manager.current not in ("home", "closed"):
+        if self.controller.session is not None or self.manager.current not in AT_REST:
             return
         if self.controller.refresh_catalog():  # a new catalog from the platform: index it now
             catalog = self.manager.get_screen("catalog")
@@ -513,7 +377,7 @@ class KioskApp(App):
     def _tick(self, _dt: float) -> None:
         if not self.terminal_ready:
             return  # no session can have started
-        away = self.manager.current not in ("home", "closed")
+        away = self.manager.current not in AT_REST
         state = self.controller.tick(away)
         left = int(self.controller.idle.remaining())
         # then home, wiped (warned first)
@@ -534,26 +398,11 @@ class KioskApp(App):
             self._dismiss_warning()
 
     def _show_warning(self, left: int) -> None:
-        if self._warning is None:
-            view = ModalView(size_hint=(0.8, None), height=dp(420), auto_dismiss=False)
-            box = Panel(orientation="vertical", bg=theme.SURFACE, radius=16, padding=dp(40), spacing=dp(30))
-            self._warning_text = Text("", size=theme.FONT_HEADING, halign="center")
-            box.add_widget(self._warning_text)
-            stay = BigButton(_("继续办理"), self._stay)
-            stay.tid = "stay"
-            box.add_widget(stay)
-            view.add_widget(box)
-            view.open()
-            self._warning = view
-        self._warning_text.text = _("您还在吗？\n{seconds} 秒后将清除您的信息并返回首页。").format(
-            seconds=left
-        )
+        self._warning.show(left)
 
     def _stay(self) -> None:
         self.controller.user_activity()
         self._dismiss_warning()
 
     def _dismiss_warning(self) -> None:
-        if self._warning is not None:
-            self._warning.dismiss()
-            self._warning = None
+        self._warning.dismiss()
