@@ -70,7 +70,8 @@ class KioskController:
             raise FlowError(_(service.message))
         if self.services.document_camera is None and any("scan" in m.accepts for m in item.materials):
             raise FlowError(_("本机没有高拍仪，这个事项请到人工窗口办理。"))
-        self.end_session("new session")
+        if self.session is not None:
+            self.end_session("new session")
         self.session = Session()
         self.flow = Flow(self.services, self.session, item, mode)
         self.flow.time_factor = ELDERLY_TIME_FACTOR if self.elderly else 1
@@ -104,7 +105,9 @@ class KioskController:
             self.last_wiped = self.session
             if self.services.face_detector is not None:  # built again by the next face check
                 self.services.face_detector.release()
-            memory.release_freed_later()  # the wiped session's frames and pages go back to the system
+        # The wiped session's frames and pages go back to the system; without a session, those of
+        # the screens used meanwhile (a query's scanned frames, a certificate's PDF).
+        memory.release_freed_later()
         self.session, self.flow = None, None
 
     @property

@@ -80,14 +80,14 @@ class JourneyScenarios:
         yield from self.tap("doc:done")
 
     def _sign(self) -> Script:
-        from kivy.tests.common import UnitTestTouch
+        from screens.touch import ScriptedTouch
 
         yield from self.wait(lambda: self.find("sign:pad") is not None, "the signature pad")
         pad = self.find("sign:pad")
         assert pad is not None
         x0, y0 = pad.to_window(pad.x, pad.y)
         points = [(0.15 + 0.7 * t / 40, 0.5 + 0.25 * np.sin(t / 4)) for t in range(41)]  # a wavy name
-        touch = UnitTestTouch(x0 + points[0][0] * pad.width, y0 + points[0][1] * pad.height)
+        touch = ScriptedTouch(x0 + points[0][0] * pad.width, y0 + points[0][1] * pad.height)
         touch.touch_down()
         for fx, fy in points[1:]:
             touch.touch_move(x0 + fx * pad.width, y0 + fy * pad.height)

@@ -21,13 +21,13 @@ import numpy as np
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.metrics import dp
-from kivy.tests.common import UnitTestTouch
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.outbox import OutboxUnavailable
 from screens.journey_scenarios import PAGE_TIMEOUT_S, JourneyScenarios
 from screens.preview import where
+from screens.touch import ScriptedTouch
 
 log = logging.getLogger(__name__)
 Wait = Callable[[], bool]
@@ -174,7 +174,7 @@ class ScenarioRunner(JourneyScenarios):
             scroller.scroll_to(widget, padding=dp(20), animate=False)
             yield from self.frames(2)
         x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
+        touch = ScriptedTouch(x, y)
         touch.touch_down()
         touch.touch_up()
         yield from self.frames(2)

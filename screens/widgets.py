@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Rectangle, RoundedRectangle
+from kivy.graphics import Color, Rectangle, SmoothRoundedRectangle
 from kivy.metrics import dp, sp
 from kivy.properties import ListProperty, NumericProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -64,7 +64,7 @@ class Panel(BoxLayout):
         super().__init__(**kwargs)
         with self.canvas.before:
             self._color = Color(*self.bg)
-            self._rect = RoundedRectangle(pos=self.pos, size=self.size, radius=[dp(self.radius)])
+            self._rect = SmoothRoundedRectangle(pos=self.pos, size=self.size, radius=[dp(self.radius)])
         self.bind(pos=self._sync, size=self._sync, bg=self._sync)
 
     def _sync(self, *_args) -> None:
@@ -174,7 +174,7 @@ class BigButton(Button):
         self._bg, self._down = bg, (*tuple(c * 0.8 for c in bg[:3]), bg[3])
         with self.canvas.before:
             self._color = Color(*bg)
-            self._rect = RoundedRectangle(pos=self.pos, size=self.size, radius=[dp(16)])
+            self._rect = SmoothRoundedRectangle(pos=self.pos, size=self.size, radius=[dp(16)])
         self.bind(pos=self._sync, size=self._sync, state=self._sync)
         self.bind(size=self._refit, text=self._refit)
         self._refit()

@@ -337,12 +337,12 @@ class Driver:
 
     def maintenance_gesture(self) -> Steps:
         """The technicians' hidden gesture: five taps on the top bar's left corner, a frame apart."""
-        from kivy.tests.common import UnitTestTouch
+        from screens.touch import ScriptedTouch
 
         bar = self.app.top_bar
         x, y = bar.to_window(bar.x + 60, bar.center_y)
         for _ in range(5):
-            touch = UnitTestTouch(x, y)
+            touch = ScriptedTouch(x, y)
             touch.touch_down()
             touch.touch_up()
             yield from self.frames(1)
@@ -350,8 +350,9 @@ class Driver:
     def tap(self, tid: str) -> Steps:
         """Waits for the widget, scrolls it into view if need be, and taps its centre."""
         from kivy.core.window import Window
-        from kivy.tests.common import UnitTestTouch
         from kivy.uix.scrollview import ScrollView
+
+        from screens.touch import ScriptedTouch
 
         yield from self.wait(lambda: self.find(tid) is not None, f"widget {tid}")
         widget = self.find(tid)
@@ -363,7 +364,7 @@ class Driver:
                 yield from self.frames(2)
                 break
             node = node.parent
-        touch = UnitTestTouch(*widget.to_window(*widget.center))
+        touch = ScriptedTouch(*widget.to_window(*widget.center))
         touch.touch_down()
         touch.touch_up()
         yield from self.frames(2)

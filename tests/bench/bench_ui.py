@@ -191,7 +191,7 @@ def bench_touch(env: dict[str, str], state_dir: Path, url: str, tmp: Path) -> li
     nav50, nav95 = _percentile(nav_ms, 0.5), _percentile(nav_ms, 0.95)
     base50, base95 = _percentile(base_ms, 0.5), _percentile(base_ms, 0.95)
     lines = [
-        f"touch → next screen drawn (UnitTestTouch down+up on a navigation button → the buffer swap "
+        f"touch → next screen drawn (ScriptedTouch down+up on a navigation button → the buffer swap "
         f"after the screen manager shows the next screen; after the start-up warm-up), {len(nav_ms)} taps in "
         f"{result['rounds']} rounds of {len(ROUND)}: p50 {nav50:.1f} ms, p95 {nav95:.1f} ms, "
         f"max {max(nav_ms):.1f} ms (target p95 ≤ 100 ms)",
@@ -369,11 +369,11 @@ def _play(state_dir: Path, url: str, script: Callable[[Any], Iterator[Any]], nam
 
 def _press(runner: Any, tid: str) -> None:
     """Touch down and up on the centre of the widget `tid`, as ScenarioRunner.tap does."""
-    from kivy.tests.common import UnitTestTouch
+    from screens.touch import ScriptedTouch
 
     widget = runner.find(tid)
     assert widget is not None
-    touch = UnitTestTouch(*widget.to_window(*widget.center))
+    touch = ScriptedTouch(*widget.to_window(*widget.center))
     touch.touch_down()
     touch.touch_up()
 

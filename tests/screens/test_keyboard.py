@@ -82,7 +82,6 @@ def _main(report_path: Path, shots: Path) -> None:
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
-    from kivy.tests.common import UnitTestTouch
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.label import Label
     from kivy.uix.widget import Widget
@@ -90,6 +89,7 @@ def _main(report_path: Path, shots: Path) -> None:
     from kiosk import pinyin_ime
     from screens import theme
     from screens.keyboard import PinyinKeyboard
+    from screens.touch import ScriptedTouch
     from screens.widgets import Text, set_font_scale
 
     Window.clearcolor = theme.BACKGROUND
@@ -142,7 +142,7 @@ def _main(report_path: Path, shots: Path) -> None:
     def tap(tid: str) -> Wait:
         widget = find(tid)
         assert widget is not None, f"no widget {tid}"
-        touch = UnitTestTouch(*widget.to_window(*widget.center))
+        touch = ScriptedTouch(*widget.to_window(*widget.center))
         touch.touch_down()
         touch.touch_up()
         yield from frames()

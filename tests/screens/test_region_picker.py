@@ -79,11 +79,11 @@ def _script(out: Path) -> int:
     from kivy_child import audit_sizes, in_scroll, prepare_window, run_in_both_modes, screenshot, shots_dir
 
     prepare_window()
-    from kivy.tests.common import UnitTestTouch
     from kivy.uix.boxlayout import BoxLayout
 
     from screens import theme
     from screens.region_picker import RegionPicker
+    from screens.touch import ScriptedTouch
     from screens.widgets import Text, set_font_scale
 
     shots = shots_dir("PICKER_SHOTS")
@@ -126,7 +126,7 @@ def _script(out: Path) -> int:
         report.setdefault("taps", []).append(
             [tid, *where, picker.scroll.scroll_y, picker.grid.height, picker.scroll.height]
         )
-        touch = UnitTestTouch(*where)
+        touch = ScriptedTouch(*where)
         touch.touch_down()
         yield
         touch.touch_up()

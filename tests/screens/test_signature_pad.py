@@ -95,11 +95,11 @@ def _script(out: Path) -> int:
     from kivy_child import audit_sizes, prepare_window, run_in_both_modes, screenshot, shots_dir
 
     prepare_window()
-    from kivy.tests.common import UnitTestTouch
     from kivy.uix.boxlayout import BoxLayout
 
     from screens import theme
     from screens.signature import SignaturePad
+    from screens.touch import ScriptedTouch
     from screens.widgets import Text, set_font_scale
 
     shots = shots_dir("SIG_SHOTS")
@@ -124,17 +124,17 @@ def _script(out: Path) -> int:
         return next(w for w in root.walk(restrict=True) if getattr(w, "tid", None) == tid)
 
     def tap(root: BoxLayout, tid: str):
-        touch = UnitTestTouch(*find(root, tid).to_window(*find(root, tid).center))
+        touch = ScriptedTouch(*find(root, tid).to_window(*find(root, tid).center))
         touch.touch_down()
         touch.touch_up()
         yield from range(3)
 
     def draw(pad: Any, stroke: list[tuple[float, float]], rest_finger: bool = False):
-        touch = UnitTestTouch(pad.x + stroke[0][0], pad.y + stroke[0][1])
+        touch = ScriptedTouch(pad.x + stroke[0][0], pad.y + stroke[0][1])
         touch.touch_down()
         yield
         if rest_finger:  # a second finger (or the palm) rests on the pad meanwhile: no ink
-            palm = UnitTestTouch(pad.x + 40, pad.y + 40)
+            palm = ScriptedTouch(pad.x + 40, pad.y + 40)
             palm.touch_down()
             yield
             palm.touch_move(pad.x + 140, pad.y + 90)
