@@ -15,9 +15,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.base import DeviceError
 from kiosk.cli_common import config_arg, json_arg
@@ -26,9 +26,12 @@ from kiosk.cli_maintenance import add_maintenance_commands
 from kiosk.cli_outbox import add_outbox_commands
 from kiosk.cli_provision import add_provision_commands
 from kiosk.cli_vision import add_vision_commands
-from kiosk.config import Config, ConfigError, load_config
 from kiosk.logs import setup_logging
 from kiosk.outbox_terms import OutboxUnavailable
+from kiosk.ui_settings import ConfigError, UiSettings
+
+if TYPE_CHECKING:
+    from kiosk.config import Config
 
 log = logging.getLogger("kiosk.cli")
 SCENARIOS = (
@@ -181,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    return _run_ui(config, locked=True)
+    from kiosk.ui_settings import from_file
+
+    settings, read_config = from_file(args.config)  # the whole config is validated behind the window
+    return _run_ui(settings, read_config, locked=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -204,11 +209,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     server.start()
     try:
         config = demo_config(state_dir, server.base_url, window=(width, height), auto_card=not args.headless)
+        settings = UiSettings.of(config)
         if args.headless:
             return _run_ui(
-                config, locked=False, scenario=args.scenario, artifacts=args.artifacts, server=server
+                settings,
+                lambda: config,
+                locked=False,
+                scenario=args.scenario,
+                artifacts=args.artifacts,
+                server=server,
             )
-        return _run_ui(config, locked=False)
+        return _run_ui(settings, lambda: config, locked=False)
     finally:
         server.stop()
         if args.state_dir is None:
@@ -226,6 +237,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import threading
 
     from kiosk.agent import Agent
+    from kiosk.config import load_config
     from kiosk.service import ServiceGuard
     from kiosk.state import StateDB
     from kiosk.wiring import open_platform_client, read_secret
@@ -269,6 +281,7 @@ def _outbox_or_none(config: Config) -> Iterator[tuple[Any, str | None]]:
 
 
 def cmd_voice_build(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
     from kiosk.voice import build
 
     directory = load_config(args.config).storage.state_dir / "voice"
@@ -348,6 +361,7 @@ def _rate(text: str) -> float:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
     from kiosk.wiring import device_statuses
 
     statuses = device_statuses(load_config(args.config))
@@ -363,12 +377,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _run_ui(config: Config, *, locked: bool, **scenario_args) -> int:
+def _run_ui(settings: UiSettings, read_config: Callable[[], Config], *, locked: bool, **scenario_args) -> int:
     from kiosk.memory import tune_allocator
     from screens.launch import run_ui  # Kivy is loaded only by this
 
     tune_allocator()  # before the device threads start: the UI runs for months
-    return run_ui(config, locked=locked, **scenario_args)
+    return run_ui(settings, read_config, locked=locked, **scenario_args)
 
 
 def _reexec_under_xvfb() -> int:

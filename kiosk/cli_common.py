@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kiosk.config import DEFAULT_CONFIG_PATH
+from kiosk.ui_settings import DEFAULT_CONFIG_PATH
 
 
 def config_arg(parser: argparse.ArgumentParser) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.cli_common import config_arg, json_arg
-from kiosk.config import ConfigError, load_config
 from kiosk.outbox_terms import STATES
+from kiosk.ui_settings import ConfigError
 
 if TYPE_CHECKING:
     from kiosk.outbox import Outbox
@@ -46,6 +46,7 @@ def add_outbox_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace) -> Outbox:
+    from kiosk.config import load_config
     from kiosk.outbox import Outbox  # here: `kiosk run` parses its arguments with this module
 
     config = load_config(args.config)
@@ -104,6 +105,7 @@ def _full_ids(outbox: Outbox, given: list[str]) -> list[str]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
     from kiosk.outbox import Outbox
     from kiosk.submission import SubmissionError, enqueue_submission, load_submission
 

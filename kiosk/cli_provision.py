@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.cli_common import config_arg, json_arg
-from kiosk.config import DEFAULT_CONFIG_PATH
+from kiosk.ui_settings import DEFAULT_CONFIG_PATH
 
 
 def add_provision_commands(sub: argparse._SubParsersAction) -> None:

@@ -8,11 +8,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
-
-
-class ConfigError(Exception):
-    """The config file is missing, unreadable or invalid; the message names the file and the key."""
+# Defined where the UI's start reads them without pydantic; imported from here by everything else.
+from kiosk.ui_settings import (
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_FULLSCREEN,
+    DEFAULT_ORIENTATION,
+    DEFAULT_SIZE,
+    HALL_NAME_MAX,
+    ConfigError,
+)
 
 
 class _Section(BaseModel):
@@ -22,7 +26,7 @@ class _Section(BaseModel):
 class TerminalConfig(_Section):
     id: Annotated[str, StringConstraints(pattern=r"^T\d{10}$")]
     region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
-    hall_name: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    hall_name: Annotated[str, StringConstraints(min_length=1, max_length=HALL_NAME_MAX)]
 
 
 class PlatformConfig(_Section):
@@ -113,10 +117,10 @@ class MaintenanceConfig(_Section):
 
 
 class UiConfig(_Section):
-    size: tuple[int, int] = (1080, 1920)
-    orientation: Literal["portrait", "landscape"] = "portrait"
+    size: tuple[int, int] = DEFAULT_SIZE
+    orientation: Literal["portrait", "landscape"] = DEFAULT_ORIENTATION  # ui_settings.ORIENTATIONS
     font: Path | None = None  # empty: found through fontconfig
-    fullscreen: bool = True
+    fullscreen: bool = DEFAULT_FULLSCREEN
 
 
 class Config(_Section):

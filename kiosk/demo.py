@@ -30,6 +30,30 @@ def demo_config(
     `auto_card` lets a simulated hand put the demo card on the reader (interactive demo); scripted
     scenarios and tests insert cards themselves.
     """
+    data = demo_config_data(
+        state_dir, platform_url, window=window, camera_source=camera_source, auto_card=auto_card
+    )
+    return parse_config(data, source="built-in demo config")
+
+
+def write_demo_config(path: Path, state_dir: Path, platform_url: str, *, window: tuple[int, int]) -> Path:
+    """demo_config as a kiosk.toml, to start the demo terminal as `kiosk run --config FILE` starts one."""
+    from provisioning.configure import render_toml
+
+    data = demo_config_data(state_dir, platform_url, window=window)
+    path.write_text(render_toml(data, header="The demo terminal (kiosk.demo.write_demo_config)"), "utf-8")
+    return path
+
+
+def demo_config_data(
+    state_dir: Path,
+    platform_url: str,
+    *,
+    window: tuple[int, int] = (540, 960),
+    camera_source: Path | None = None,
+    auto_card: bool = False,
+) -> dict[str, Any]:
+    """demo_config's sections, unvalidated (write_demo_config); writes the secret as demo_config does."""
     shared = shared_dir()
     camera_source = camera_source or shared / "testdata" / "faces" / "obama.jpg"
     identities = ASSETS / "demo" / "identities.json"
@@ -61,7 +85,7 @@ def demo_config(
         "face": {"detector_model": str(shared / "models" / "face_detection_yunet_2023mar.onnx")},
         "ui": {"size": list(window), "fullscreen": False},
     }
-    return parse_config(data, source="built-in demo config")
+    return data
 
 
 def demo_page_scene() -> Path:

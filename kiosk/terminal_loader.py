@@ -1,5 +1,5 @@
-"""Opens the terminal (kiosk.wiring.open_terminal) on a thread of its own, so that the UI can draw its
-home screen first.
+"""Reads the config and opens the terminal (kiosk.wiring.open_terminal) on a thread of its own, so
+that the UI can draw its home screen first.
 
 Opening a terminal is most of a cold start: importing the backend (OpenCV, numpy, requests, escpos,
 cryptography, pydantic: ~0.4 s on the 2-core reference machine), then the devices, the outbox, the
@@ -29,8 +29,9 @@ class TerminalLoader:
     or `error` when it could not be opened). `close()` waits for the thread and closes the terminal;
     the terminal is closed by the thread that calls `close()`, usually not the one that opened it."""
 
-    def __init__(self, config: Config, on_done: Callable[[TerminalLoader], Any]) -> None:
-        self.config = config
+    def __init__(self, read_config: Callable[[], Config], on_done: Callable[[TerminalLoader], Any]) -> None:
+        self._read_config = read_config
+        self.config: Config | None = None  # once read (and validated)
         self.terminal: Terminal | None = None
         self.error: BaseException | None = None
         self._on_done = on_done
@@ -43,6 +44,7 @@ class TerminalLoader:
 
     def _open(self) -> None:
         try:
+            self.config = self._read_config()
             from kiosk.wiring import open_terminal
 
             self.terminal = self._stack.enter_context(open_terminal(self.config))

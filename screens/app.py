@@ -34,9 +34,9 @@ from screens.voice import Speaker
 # backend's libraries) is loaded; every other screen comes with the terminal (KioskApp.attach).
 if TYPE_CHECKING:
     from kiosk.catalog import Item
-    from kiosk.config import Config
     from kiosk.controller import KioskController
     from kiosk.flow import Step
+    from kiosk.ui_settings import UiSettings
 
 log = logging.getLogger(__name__)
 SERVICE_CHECK_S = 5.0
@@ -68,9 +68,9 @@ class KioskApp(App):
     later (kiosk.terminal_loader), and until it does the home screen is drawn and answers touches,
     a tap that needs the terminal waiting for it (`when_ready`)."""
 
-    def __init__(self, kiosk_config: Config, *, font_path: Path, **kwargs: Any) -> None:
+    def __init__(self, ui_settings: UiSettings, *, font_path: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.kiosk_config = kiosk_config  # not `config`: kivy's App has its own
+        self.ui_settings = ui_settings  # not `settings`: kivy's App has its own
         self._controller: KioskController | None = None
         self.font_path = font_path
         self.selected_item: Item | None = None
@@ -80,7 +80,7 @@ class KioskApp(App):
         self._cancel_card: threading.Event | None = None
         self._pending: Callable[[], Any] | None = None  # a tap made before the terminal was open
         self._waiting_view: ModalView | None = None
-        self.speaker = Speaker(kiosk_config.storage.state_dir / "voice")
+        self.speaker = Speaker(ui_settings.state_dir / "voice")
         # With a simulated face camera: kiosk.facepose_sim.CameraActor, who does what the check asks.
         self.simulated_face: Any = None
         self.warmed = threading.Event()  # set once _warm_up is done (benchmarks measure after it)

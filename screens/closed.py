@@ -29,7 +29,7 @@ class ClosedScreen(KioskScreen):
             Text(_(self.message), size=theme.FONT_HEADING, halign="center", color=theme.ACCENT)
         )
         self.body.add_widget(Widget(size_hint_y=None, height=dp(40)))
-        hall = self.app.kiosk_config.terminal.hall_name
+        hall = self.app.ui_settings.hall_name
         hint = _("{hall}人工窗口可以为您办理。给您带来不便，敬请谅解。").format(hall=hall)
         self.body.add_widget(Text(hint, halign="center", color=theme.TEXT_MUTED))
         self.body.add_widget(Widget())

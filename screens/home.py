@@ -24,7 +24,7 @@ class HomeScreen(KioskScreen):
         super().on_pre_enter(*args)
 
     def view_key(self) -> tuple[str, str]:
-        return current_language(), self.app.kiosk_config.terminal.hall_name
+        return current_language(), self.app.ui_settings.hall_name
 
     def _standard_mode(self) -> None:
         """Home is where 长者模式 ends: whoever comes next starts with the standard type."""
@@ -35,7 +35,7 @@ class HomeScreen(KioskScreen):
     def refresh(self) -> None:
         self._standard_mode()
         self.body.clear_widgets()
-        hall = self.app.kiosk_config.terminal.hall_name
+        hall = self.app.ui_settings.hall_name
         self.body.add_widget(self._language_switch())
         self.body.add_widget(
             Text(_("欢迎使用"), size=theme.FONT_HEADING, halign="center", color=theme.TEXT_MUTED)

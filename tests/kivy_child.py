@@ -293,10 +293,12 @@ def demo_kiosk(
             before_open(config)
         with open_terminal(config) as terminal:
             prepare_kivy(config.ui.size, orientation=config.ui.orientation, fullscreen=False, locked=False)
+            from kiosk.ui_settings import UiSettings
             from screens.app import KioskApp
             from screens.launch import font_for
 
-            app = KioskApp(config, font_path=font_for(config))
+            settings = UiSettings.of(config)
+            app = KioskApp(settings, font_path=font_for(settings))
             app.attach(terminal.controller)
             yield app, terminal, config
 

@@ -5,7 +5,8 @@ with a ratio against a baseline measured in the same run (these machines are noi
 Every Kivy process is a child of this one (a Kivy window is once per process, and `kiosk bench` may
 run other benchmarks in its own process): `python bench_ui.py MODE STATE_DIR PLATFORM_URL`. They all
 draw on one X server, an Xvfb started here when there is no DISPLAY, and talk to one platform
-simulator run here (outside the measured processes, as the real platform is remote).
+simulator run here (outside the measured processes, as the real platform is remote). The kiosk is
+started as `kiosk run --config FILE` starts it, on the demo terminal's kiosk.toml written here.
 
 KIOSK_BENCH_SESSIONS sets the number of scripted sessions for the memory figure. The issue asks for
 1,000, but a session takes 1.5–2 s on the 2-core reference machine under Xvfb (a frame costs
@@ -99,14 +100,20 @@ def _display() -> Iterator[dict[str, str]]:
 @contextlib.contextmanager
 def _platform(root: Path) -> Iterator[tuple[Path, str]]:
     """A demo state dir (with the terminal's secret) and the URL of a platform simulator knowing it."""
-    from kiosk.demo import demo_config
+    from kiosk.demo import demo_config, write_demo_config
     from kiosk.platform_sim import ServerThread
 
     state_dir = root / "state"
     probe = demo_config(state_dir, "http://127.0.0.1:1", window=WINDOW)  # writes the secret
     secret = probe.platform.secret_file.read_text().strip()
     with ServerThread(root / "platform-sim.db", {probe.platform.terminal_id: secret}) as server:
+        write_demo_config(_config_file(state_dir), state_dir, server.base_url, window=WINDOW)
         yield state_dir, server.base_url
+
+
+def _config_file(state_dir: Path) -> Path:
+    """The demo terminal's kiosk.toml, written by the parent beside the state dir."""
+    return state_dir.parent / "kiosk.toml"
 
 
 class Child:
@@ -171,7 +178,8 @@ def bench_cold(env: dict[str, str], state_dir: Path, url: str, tmp: Path) -> lis
 
     return [
         f"cold start to interactive home (Popen → first frame drawn with the home tiles, which answer "
-        f"touches; `kiosk demo`'s terminal: simulated devices, face detector, outbox, platform client), "
+        f"touches; `kiosk run --config` on the demo terminal's kiosk.toml: simulated devices, face "
+        f"detector, outbox, platform client), "
         f"median of {runs}: {kiosk:.2f} s (range {spread('cold-kiosk')})",
         f"  baseline, a bare Kivy App (one Label) started the same way (same interpreter, window, X "
         f"server): {bare:.2f} s (range {spread('cold-bare')}) → kiosk/bare = {kiosk / bare:.2f}× "
@@ -307,20 +315,20 @@ def _child_cold_bare() -> None:
 
 def _run_kiosk(
     state_dir: Path,
-    url: str,
     *,
     on_start: Callable[[Any], None] | None = None,
     on_ready: Callable[[Any, Any], None] | None = None,
 ) -> None:
-    """The demo terminal's kiosk, started as `kiosk demo` starts it: kiosk.cli (its import too), then
-    its _run_ui, which passes the on_start/on_ready hooks on to screens.launch.run_ui."""
+    """The demo terminal's kiosk, started as `kiosk run --config FILE` starts one: kiosk.cli (its import
+    too), the file's UI settings, then its _run_ui, which passes the on_start/on_ready hooks on to
+    screens.launch.run_ui (the whole config is read and validated behind the home screen)."""
     from kiosk.cli import _run_ui
-    from kiosk.demo import demo_config
     from kiosk.logs import setup_logging
+    from kiosk.ui_settings import from_file
 
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "WARNING"))
-    config = demo_config(state_dir, url, window=WINDOW)
-    _run_ui(config, locked=False, on_start=on_start, on_ready=on_ready)
+    settings, read_config = from_file(_config_file(state_dir))
+    _run_ui(settings, read_config, locked=False, on_start=on_start, on_ready=on_ready)
 
 
 def _child_cold_kiosk(state_dir: Path, url: str) -> None:
@@ -342,7 +350,7 @@ def _child_cold_kiosk(state_dir: Path, url: str) -> None:
         _when_drawn(FlipHook(), home_drawn, lambda: say(app, READY))
 
     # The terminal attached: every screen is there (no frame need follow, nothing on home changes).
-    _run_kiosk(state_dir, url, on_start=started, on_ready=lambda app, _terminal: say(app, READY_TERMINAL))
+    _run_kiosk(state_dir, on_start=started, on_ready=lambda app, _terminal: say(app, READY_TERMINAL))
 
 
 def _play(state_dir: Path, url: str, script: Callable[[Any], Iterator[Any]], name: str) -> None:
@@ -362,7 +370,7 @@ def _play(state_dir: Path, url: str, script: Callable[[Any], Iterator[Any]], nam
         runners.append(BenchRunner(app, terminal, "bench", state_dir.parent / "runner"))
         runners[0].start()
 
-    _run_kiosk(state_dir, url, on_ready=ready)
+    _run_kiosk(state_dir, on_ready=ready)
     if not runners or runners[0].exit_code:
         raise SystemExit(f"bench ui {name}: {runners[0].summary.get('error') if runners else 'no terminal'}")
 

@@ -33,6 +33,11 @@ def failed_start(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return kiosk_report(__file__, tmp_path_factory, "_run_failing", timeout=240)
 
 
+@pytest.fixture(scope="module")
+def bad_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return kiosk_report(__file__, tmp_path_factory, "_run_bad_config", timeout=240)
+
+
 @pytest.mark.ui
 def test_home_is_drawn_and_answers_touches_before_the_terminal_opens(checks: dict[str, Any]) -> None:
     assert checks["home_drawn"] == {"terminal_ready": False, "tiles": 4}
@@ -55,6 +60,25 @@ def test_systemd_hears_ready_only_once_the_terminal_is_open(checks: dict[str, An
 def test_a_terminal_that_cannot_open_ends_the_ui_with_its_error(failed_start: dict[str, Any]) -> None:
     assert failed_start["home_drawn"] is True
     assert failed_start["raised"] == "ConfigError: devices.idcard: no such port (test)"
+
+
+@pytest.mark.ui
+def test_the_window_opens_from_the_files_ui_settings_which_are_the_validated_ones(
+    checks: dict[str, Any],
+) -> None:
+    assert checks["settings"] == {"plain": True, "same": True}
+
+
+@pytest.mark.ui
+def test_a_config_invalid_beyond_its_ui_settings_ends_the_ui_with_load_configs_error(
+    bad_config: dict[str, Any],
+) -> None:
+    # The window opened from the file's UI settings; validating the rest, behind it, failed.
+    assert bad_config["home_drawn"] is True
+    assert (
+        bad_config["raised"].startswith("ConfigError: invalid config ")
+        and "terminal.id" in bad_config["raised"]
+    )
 
 
 def _gate_terminal(gate: threading.Event | None, error: Exception | None = None) -> None:
@@ -97,9 +121,11 @@ def _ready_received(sock: socket.socket) -> list[str]:
 def _run(report_path: Path, state_dir: Path) -> int:
     import os
 
-    from kivy_child import Driver, Steps, demo_terminal_config, screenshot, shots_dir
+    from kivy_child import WINDOW, Driver, Steps, demo_terminal_config, screenshot, shots_dir
 
+    from kiosk.demo import write_demo_config
     from kiosk.logs import setup_logging
+    from kiosk.ui_settings import UiSettings, from_file, read_ui_settings
     from screens.launch import run_ui
 
     setup_logging("WARNING")
@@ -139,13 +165,47 @@ def _run(report_path: Path, state_dir: Path) -> int:
         driver = Driver(app, scroll_padding=40)
         driver.play(script(driver), report, report_path, step_timeout_s=60)
 
-    with demo_terminal_config(state_dir) as config:
-        run_ui(config, locked=False, on_start=started)
+    with demo_terminal_config(state_dir) as config:  # started as `kiosk run --config FILE` is
+        path = write_demo_config(
+            state_dir.parent / "kiosk.toml", state_dir, config.platform.base_url, window=WINDOW
+        )
+        settings, read_config = from_file(path)
+        # The window was made from the file's UI settings read without pydantic, and they are the
+        # validated config's.
+        checks["settings"] = {
+            "plain": read_ui_settings(path) == settings,
+            "same": settings == UiSettings.of(config),
+        }
+        run_ui(settings, read_config, locked=False, on_start=started)
     return 0
 
 
 def _run_failing(report_path: Path, state_dir: Path) -> int:
-    from kivy_child import demo_terminal_config, write_report
+    """open_terminal raises (a device that cannot open)."""
+    from kivy_child import demo_terminal_config
+
+    from kiosk.config import ConfigError
+    from kiosk.ui_settings import UiSettings
+
+    _gate_terminal(None, ConfigError("devices.idcard: no such port (test)"))
+    with demo_terminal_config(state_dir) as config:
+        return _failing_start(report_path, UiSettings.of(config), lambda: config)
+
+
+def _run_bad_config(report_path: Path, state_dir: Path) -> int:
+    """A kiosk.toml whose UI settings read plainly, but with an invalid terminal id elsewhere."""
+    from kiosk.demo import write_demo_config
+    from kiosk.ui_settings import from_file
+
+    path = write_demo_config(
+        state_dir.parent / "kiosk.toml", state_dir, "http://127.0.0.1:1", window=(540, 960)
+    )
+    path.write_text(path.read_text("utf-8").replace('id = "T', 'id = "X', 1), "utf-8")
+    return _failing_start(report_path, *from_file(path))
+
+
+def _failing_start(report_path: Path, settings: Any, read_config: Any) -> int:
+    from kivy_child import write_report
 
     from kiosk.config import ConfigError
     from kiosk.logs import setup_logging
@@ -153,7 +213,6 @@ def _run_failing(report_path: Path, state_dir: Path) -> int:
 
     setup_logging("CRITICAL")  # the failure below is the point
     report: dict[str, Any] = {"error": None, "home_drawn": False, "raised": None}
-    _gate_terminal(None, ConfigError("devices.idcard: no such port (test)"))
 
     def started(app: Any) -> None:
         from kivy.core.window import Window
@@ -165,8 +224,7 @@ def _run_failing(report_path: Path, state_dir: Path) -> int:
         Window.bind(on_flip=drawn)
 
     try:
-        with demo_terminal_config(state_dir) as config:
-            run_ui(config, locked=False, on_start=started)
+        run_ui(settings, read_config, locked=False, on_start=started)
         report["error"] = "run_ui returned without raising the loader's error"
     except ConfigError as err:
         report["raised"] = f"{type(err).__name__}: {err}"
