@@ -28,7 +28,7 @@ from kiosk.cli_provision import add_provision_commands
 from kiosk.cli_vision import add_vision_commands
 from kiosk.logs import setup_logging
 from kiosk.outbox_terms import OutboxUnavailable
-from kiosk.ui_settings import ConfigError, UiSettings
+from kiosk.ui_settings import ConfigError, UiSettings, from_file
 
 if TYPE_CHECKING:
     from kiosk.config import Config
@@ -184,8 +184,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kiosk.ui_settings import from_file
-
     settings, read_config = from_file(args.config)  # the whole config is validated behind the window
     return _run_ui(settings, read_config, locked=True)
 
