@@ -26,6 +26,7 @@ ORIENTATIONS = ("portrait", "landscape")
 DEFAULT_ORIENTATION = "portrait"
 DEFAULT_FULLSCREEN = True
 HALL_NAME_MAX = 60
+UI_KEYS = frozenset({"size", "orientation", "fullscreen", "font"})  # kiosk.config.UiConfig's fields
 
 
 class ConfigError(Exception):
@@ -70,7 +71,8 @@ def read_ui_settings(path: Path) -> UiSettings | None:
     fullscreen = ui.get("fullscreen", DEFAULT_FULLSCREEN)
     font = ui.get("font")
     plain = (
-        0 < len(hall) <= HALL_NAME_MAX
+        ui.keys() <= UI_KEYS  # a misspelt key: validation names it before the window opens
+        and 0 < len(hall) <= HALL_NAME_MAX
         and state_dir != ""
         and isinstance(size, list)
         and len(size) == 2

@@ -10,7 +10,7 @@ from test_config import GOOD, write
 
 from kiosk.config import ConfigError, UiConfig, load_config
 from kiosk.demo import write_demo_config
-from kiosk.ui_settings import DEFAULT_SIZE, ORIENTATIONS, UiSettings, from_file, read_ui_settings
+from kiosk.ui_settings import DEFAULT_SIZE, ORIENTATIONS, UI_KEYS, UiSettings, from_file, read_ui_settings
 
 UI = """
 [ui]
@@ -32,6 +32,7 @@ def test_defaults_are_the_validated_ones(tmp_path: Path) -> None:
     read = _same_as_validated(write(tmp_path, GOOD))
     assert read.size == DEFAULT_SIZE and read.font is None and read.state_dir == Path("/var/lib/kiosk")
     assert get_args(UiConfig.model_fields["orientation"].annotation) == ORIENTATIONS
+    assert set(UiConfig.model_fields) == UI_KEYS
 
 
 def test_set_values_and_relative_paths_are_the_validated_ones(tmp_path: Path) -> None:
@@ -61,6 +62,7 @@ def test_the_demo_terminals_file_reads_plainly(tmp_path: Path) -> None:
         (("size = [1920, 1080]", 'size = ["wide", 1080]'), "ui.size"),
         (("fullscreen = false", 'fullscreen = "perhaps"'), "ui.fullscreen"),
         (('hall_name = "信阳市浉河区政务服务中心"', 'hall_name = ""'), "terminal.hall_name"),
+        (("fullscreen = false", "fulscreen = false"), "ui.fulscreen"),
     ],
 )
 def test_what_is_not_plainly_right_is_validated_at_once(
