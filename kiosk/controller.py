@@ -106,7 +106,7 @@ class KioskController:
             if self.services.face_detector is not None:  # built again by the next face check
                 self.services.face_detector.release()
         # The wiped session's frames and pages go back to the system; without a session, those of
-        # the screens used meanwhile (a query's scanned frames, a certificate's PDF).
+        # the screens used meanwhile (a query's scanned frames).
         memory.release_freed_later()
         self.session, self.flow = None, None
 

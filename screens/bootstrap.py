@@ -24,8 +24,8 @@ def prepare_kivy(size: tuple[int, int], *, orientation: str, fullscreen: bool, l
     Config.set("graphics", "resizable", "0")
     # No multisampled framebuffer (Kivy's default is 2 samples): it doubles the colour, depth and
     # stencil buffers of a 1080×1920 window (under Xvfb's software GL, 68 MB of the process's
-    # memory) and the work of every frame. The edges that need smoothing are drawn smooth
-    # (SmoothRoundedRectangle, SmoothLine); text is textures, which multisampling never touched.
+    # memory) and the work of every frame. Buttons and panels draw their own smooth edges
+    # (SmoothRoundedRectangle); text is textures, which multisampling never touched.
     Config.set("graphics", "multisamples", "0")
     Config.set("graphics", "show_cursor", "0" if locked else "1")
     Config.set("kivy", "exit_on_escape", "0" if locked else "1")

@@ -1,8 +1,8 @@
 """A simulated finger for the scenario runner, the benchmarks and the UI tests.
 
-Kivy's own, `kivy.tests.common.UnitTestTouch`, lives in a module that imports unittest, pytest,
-pygments and asyncio: ~10 MB more in a kiosk process that plays a scenario (`kiosk demo --scenario`,
-`kiosk bench ui`) than in one serving citizens. This is the same event, without them.
+Kivy's own, `kivy.tests.common.UnitTestTouch`, lives in a module that imports unittest, pytest and
+pygments: ~7 MB more in a kiosk process that plays a scenario (`kiosk demo --scenario`, `kiosk bench
+ui`) than in one serving citizens. This is the same event, without them.
 """
 
 from __future__ import annotations
